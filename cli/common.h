@@ -1,0 +1,34 @@
+// Helpers shared by the subcommands: error exit, id lists, the load progress bar.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "base/progress.h"
+#include "base/status.h"
+
+namespace sculpt::cli {
+
+// Options every subcommand takes.
+struct CommonOptions {
+  int threads = 0;
+};
+void AddCommonOptions(CLI::App* app, CommonOptions* opts);
+
+// Prints "sculpt: error: <message>" as one line to stderr and returns exit code 1.
+int Fail(const Status& status);
+
+// Parses "ID ID ..." (spaces, tabs, newlines or commas between ids).
+StatusOr<std::vector<int32_t>> ParseIds(const std::string& text);
+
+// A progress callback that draws a bar on stderr once a load has taken more than a second, and
+// only when stderr is a terminal.
+ProgressFn TerminalProgress();
+
+// Subcommand registration.
+void RegisterInfo(CLI::App& app);
+void RegisterLogits(CLI::App& app);
+
+}  // namespace sculpt::cli

@@ -1,0 +1,84 @@
+#include "engine/engine.h"
+
+#include <thread>
+
+#include "kernels/kernels.h"
+
+namespace sculpt {
+
+void SetThreads(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
+  kernels::SetThreads(threads);
+}
+
+StatusOr<ModelInfo> InspectModel(const std::string& path) {
+  SCULPT_ASSIGN_OR_RETURN(gguf::File file, gguf::File::Open(path));
+  ModelInfo info;
+  info.path = path;
+  info.file_size = file.file_size();
+  info.gguf_version = file.version();
+  info.n_metadata = file.metadata().size();
+  info.n_tensors = file.tensors().size();
+  for (const gguf::TensorInfo& t : file.tensors()) {
+    ++info.tensor_types[kernels::TypeName(t.type_id)];
+    info.n_parameters += static_cast<uint64_t>(t.n_elements);
+  }
+  if (const gguf::Value* v = file.Find("general.architecture"); v && v->type == gguf::ValueType::kString) {
+    info.architecture = std::string(v->str);
+  }
+  if (const gguf::Value* v = file.Find("tokenizer.ggml.model"); v && v->type == gguf::ValueType::kString) {
+    info.tokenizer_model = std::string(v->str);
+  }
+  if (const gguf::Value* v = file.Find("tokenizer.ggml.tokens"); v && v->type == gguf::ValueType::kArray) {
+    info.tokenizer_vocab = static_cast<int64_t>(v->items.size());
+  }
+  if (file.tensors().empty()) return info;  // vocab-only: nothing more to validate
+
+  auto config = ReadModelConfig(file);
+  if (!config.ok()) return Status(config.status().code(), path + ": " + config.status().message());
+  auto weights = BindWeights(file, *config);
+  if (!weights.ok()) return Status(weights.status().code(), path + ": " + weights.status().message());
+  info.has_model = true;
+  info.config = std::move(config).value();
+  info.tied_output = weights->tied_output;
+  return info;
+}
+
+StatusOr<std::unique_ptr<Engine>> Engine::Load(const std::string& path,
+                                               const EngineOptions& options) {
+  SetThreads(options.threads);
+  LoadOptions load;
+  load.progress = options.progress;
+  SCULPT_ASSIGN_OR_RETURN(std::unique_ptr<Denoiser> d, Denoiser::Load(path, load));
+  return std::unique_ptr<Engine>(new Engine(std::move(d)));
+}
+
+StatusOr<std::vector<std::vector<float>>> Engine::AllLogits(
+    const std::vector<std::vector<int32_t>>& seqs) {
+  const ModelConfig& c = config();
+  std::vector<std::vector<int32_t>> rows(seqs.size());
+  std::vector<SequenceInput> batch(seqs.size());
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    if (static_cast<int64_t>(seqs[s].size()) > c.n_ctx_train) {
+      return OutOfRange("sequence {} has {} tokens, more than the model's context length {}", s,
+                        seqs[s].size(), c.n_ctx_train);
+    }
+    rows[s].resize(seqs[s].size());
+    for (size_t i = 0; i < rows[s].size(); ++i) rows[s][i] = static_cast<int32_t>(i);
+    batch[s].tokens = seqs[s];
+    batch[s].attention = c.NativeAttention();
+    batch[s].logit_rows = rows[s];
+  }
+  Logits logits;
+  SCULPT_RETURN_IF_ERROR(denoiser_->Forward(batch, &logits));
+  std::vector<std::vector<float>> out(seqs.size());
+  const float* p = logits.data.data();
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    const size_t n = seqs[s].size() * static_cast<size_t>(c.n_vocab);
+    out[s].assign(p, p + n);
+    p += n;
+  }
+  return out;
+}
+
+}  // namespace sculpt

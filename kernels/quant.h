@@ -1,0 +1,92 @@
+// ggml tensor types and their exact block layouts (ggml-common.h at llama.cpp 84f7129).
+// Every quantized weight row is a sequence of blocks; a block of `block_size` values takes
+// `type_size` bytes. All multi-byte fields are little-endian.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace sculpt::kernels {
+
+enum class GgmlType : uint32_t {
+  kF32 = 0,
+  kF16 = 1,
+  kQ4_0 = 2,
+  kQ4_1 = 3,
+  kQ5_0 = 6,
+  kQ5_1 = 7,
+  kQ8_0 = 8,
+  kQ8_1 = 9,
+  kQ2_K = 10,
+  kQ3_K = 11,
+  kQ4_K = 12,
+  kQ5_K = 13,
+  kQ6_K = 14,
+  kQ8_K = 15,
+  kI8 = 24,
+  kI16 = 25,
+  kI32 = 26,
+  kI64 = 27,
+  kF64 = 28,
+  kBF16 = 30,
+};
+
+struct TypeTraits {
+  std::string_view name;
+  int64_t block_size;  // values per block
+  int64_t type_size;   // bytes per block
+  bool matmul_supported;  // usable as a weight matrix by the kernels
+};
+
+// Traits of a ggml type id, or nullopt for ids this build does not know the layout of.
+std::optional<TypeTraits> TraitsOf(uint32_t type_id);
+// Name of any ggml type id, including ones without a known layout ("IQ2_XXS", "type 99").
+std::string TypeName(uint32_t type_id);
+
+inline constexpr int64_t kQK = 32;    // Q4_0, Q8_0 block size
+inline constexpr int64_t kQK_K = 256;  // k-quant super-block size
+
+// Block structs, byte-exact with ggml. uint16_t holds IEEE half bits.
+struct BlockQ8_0 {
+  uint16_t d;
+  int8_t qs[kQK];
+};
+struct BlockQ4_0 {
+  uint16_t d;
+  uint8_t qs[kQK / 2];
+};
+struct BlockQ4_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];
+  uint8_t qs[kQK_K / 2];
+};
+struct BlockQ6_K {
+  uint8_t ql[kQK_K / 2];
+  uint8_t qh[kQK_K / 4];
+  int8_t scales[kQK_K / 16];
+  uint16_t d;
+};
+static_assert(sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ6_K) == 210);
+
+// Exact IEEE binary16 -> binary32 (subnormals, infinities and NaNs included).
+float HalfToFloat(uint16_t h);
+// Round-to-nearest-even binary32 -> binary16 (used by tests and the GGUF writer).
+uint16_t FloatToHalf(float f);
+inline float Bf16ToFloat(uint16_t h) {
+  uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  __builtin_memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Expands `n` values (a multiple of the type's block size) starting at `src` into floats.
+// Bit-identical to ggml's to_float (and gguf-py's dequantize) for every supported type.
+void Dequantize(GgmlType type, const void* src, int64_t n, float* dst);
+
+}  // namespace sculpt::kernels
