@@ -35,29 +35,36 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
+// `s` made safe to quote in a one-line message: control bytes and bytes >= 0x7f escaped as \xNN,
+// cut to `max_len` bytes with "..." appended.
+std::string Printable(std::string_view s, size_t max_len = 64);
+
+// Builds a Status whose message is guaranteed to be one line (control characters escaped).
+Status MakeStatus(StatusCode code, std::string message);
+
 template <typename... Args>
 Status InvalidArgument(fmt::format_string<Args...> f, Args&&... args) {
-  return Status(StatusCode::kInvalidArgument, fmt::format(f, std::forward<Args>(args)...));
+  return MakeStatus(StatusCode::kInvalidArgument, fmt::format(f, std::forward<Args>(args)...));
 }
 template <typename... Args>
 Status NotFound(fmt::format_string<Args...> f, Args&&... args) {
-  return Status(StatusCode::kNotFound, fmt::format(f, std::forward<Args>(args)...));
+  return MakeStatus(StatusCode::kNotFound, fmt::format(f, std::forward<Args>(args)...));
 }
 template <typename... Args>
 Status DataLoss(fmt::format_string<Args...> f, Args&&... args) {
-  return Status(StatusCode::kDataLoss, fmt::format(f, std::forward<Args>(args)...));
+  return MakeStatus(StatusCode::kDataLoss, fmt::format(f, std::forward<Args>(args)...));
 }
 template <typename... Args>
 Status Unimplemented(fmt::format_string<Args...> f, Args&&... args) {
-  return Status(StatusCode::kUnimplemented, fmt::format(f, std::forward<Args>(args)...));
+  return MakeStatus(StatusCode::kUnimplemented, fmt::format(f, std::forward<Args>(args)...));
 }
 template <typename... Args>
 Status OutOfRange(fmt::format_string<Args...> f, Args&&... args) {
-  return Status(StatusCode::kOutOfRange, fmt::format(f, std::forward<Args>(args)...));
+  return MakeStatus(StatusCode::kOutOfRange, fmt::format(f, std::forward<Args>(args)...));
 }
 template <typename... Args>
 Status Internal(fmt::format_string<Args...> f, Args&&... args) {
-  return Status(StatusCode::kInternal, fmt::format(f, std::forward<Args>(args)...));
+  return MakeStatus(StatusCode::kInternal, fmt::format(f, std::forward<Args>(args)...));
 }
 
 template <typename T>
@@ -77,6 +84,8 @@ class [[nodiscard]] StatusOr {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
 
  private:
   std::variant<T, Status> v_;

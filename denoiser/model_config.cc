@@ -99,7 +99,7 @@ StatusOr<ModelConfig> ReadModelConfig(const gguf::File& f) {
   if (!c.arch) {
     std::string known;
     for (const ArchTraits* a : Architectures()) known += (known.empty() ? "" : ", ") + std::string(a->name);
-    return Unimplemented("architecture '{}' is not supported (supported: {})", arch_name, known);
+    return Unimplemented("architecture '{}' is not supported (supported: {})", Printable(arch_name), known);
   }
   const std::string p = std::string(arch_name) + ".";
   c.name = f.Find("general.name") && f.Find("general.name")->type == gguf::ValueType::kString

@@ -46,7 +46,7 @@ class Reader {
   template <typename T>
   Status Read(T* out, std::string_view what) {
     if (remaining() < sizeof(T)) {
-      return DataLoss("truncated file: {} at offset {} needs {} bytes, file has {}", what, pos_,
+      return DataLoss("truncated file: {} at offset {} needs {} bytes, file has {}", Printable(what), pos_,
                       sizeof(T), s_.size());
     }
     std::memcpy(out, s_.data() + pos_, sizeof(T));
@@ -59,7 +59,7 @@ class Reader {
     uint64_t len = 0;
     SCULPT_RETURN_IF_ERROR(Read(&len, what));
     if (len > remaining()) {
-      return DataLoss("{} at offset {} has length {} but only {} bytes remain in the file", what,
+      return DataLoss("{} at offset {} has length {} but only {} bytes remain in the file", Printable(what),
                       at, len, remaining());
     }
     *out = std::string_view(reinterpret_cast<const char*>(s_.data() + pos_), len);
@@ -104,27 +104,27 @@ Status ReadValue(Reader& r, ValueType type, int depth, std::string_view key, Val
     case ValueType::kBool: {
       uint8_t x = 0;
       SCULPT_RETURN_IF_ERROR(r.Read(&x, key));
-      if (x > 1) return DataLoss("metadata '{}' at offset {}: bool value {} is not 0 or 1", key, at, x);
+      if (x > 1) return DataLoss("metadata '{}' at offset {}: bool value {} is not 0 or 1", Printable(key), at, x);
       v->u = x;
       break;
     }
     case ValueType::kString: SCULPT_RETURN_IF_ERROR(r.ReadString(&v->str, key)); break;
     case ValueType::kArray: {
       if (depth >= kMaxArrayDepth) {
-        return DataLoss("metadata '{}' at offset {}: arrays nested deeper than {}", key, at,
+        return DataLoss("metadata '{}' at offset {}: arrays nested deeper than {}", Printable(key), at,
                         kMaxArrayDepth);
       }
       uint32_t et = 0;
       uint64_t count = 0;
       SCULPT_RETURN_IF_ERROR(r.Read(&et, key));
       if (!ValidType(et)) {
-        return DataLoss("metadata '{}' at offset {}: unknown array element type {}", key, at, et);
+        return DataLoss("metadata '{}' at offset {}: unknown array element type {}", Printable(key), at, et);
       }
       SCULPT_RETURN_IF_ERROR(r.Read(&count, key));
       v->elem_type = static_cast<ValueType>(et);
       if (count > r.remaining() / MinEncodedSize(v->elem_type)) {
         return DataLoss("metadata '{}' at offset {}: array of {} elements cannot fit in the {} "
-                        "bytes left in the file", key, at, count, r.remaining());
+                        "bytes left in the file", Printable(key), at, count, r.remaining());
       }
       v->items.resize(count);
       for (uint64_t k = 0; k < count; ++k) {
@@ -177,7 +177,7 @@ std::optional<double> Value::AsDouble() const {
 
 std::string Value::ToString(size_t max_items) const {
   switch (type) {
-    case ValueType::kString: return fmt::format("\"{}\"", str);
+    case ValueType::kString: return fmt::format("\"{}\"", Printable(str));
     case ValueType::kBool: return u ? "true" : "false";
     case ValueType::kFloat32: case ValueType::kFloat64: return fmt::format("{}", f);
     case ValueType::kArray: {
@@ -263,12 +263,12 @@ StatusOr<File> File::Parse(std::shared_ptr<const Bytes> bytes) {
     uint32_t type = 0;
     SCULPT_RETURN_IF_ERROR(r.Read(&type, "metadata type"));
     if (!ValidType(type)) {
-      return DataLoss("metadata '{}' at offset {}: unknown value type {}", key, at, type);
+      return DataLoss("metadata '{}' at offset {}: unknown value type {}", Printable(key), at, type);
     }
     Value v;
     SCULPT_RETURN_IF_ERROR(ReadValue(r, static_cast<ValueType>(type), 0, key, &v));
     if (!file.kv_index_.emplace(key, file.kv_.size()).second) {
-      return DataLoss("duplicate metadata key '{}' at offset {}", key, at);
+      return DataLoss("duplicate metadata key '{}' at offset {}", Printable(key), at);
     }
     file.kv_.emplace_back(key, std::move(v));
   }
@@ -290,7 +290,7 @@ StatusOr<File> File::Parse(std::shared_ptr<const Bytes> bytes) {
     uint32_t n_dims = 0;
     SCULPT_RETURN_IF_ERROR(r.Read(&n_dims, "tensor dimension count"));
     if (n_dims == 0 || n_dims > kMaxDims) {
-      return DataLoss("tensor '{}' at offset {}: {} dimensions (must be 1 to {})", ti.name, at,
+      return DataLoss("tensor '{}' at offset {}: {} dimensions (must be 1 to {})", Printable(ti.name), at,
                       n_dims, kMaxDims);
     }
     ti.n_dims = static_cast<int>(n_dims);
@@ -300,7 +300,7 @@ StatusOr<File> File::Parse(std::shared_ptr<const Bytes> bytes) {
       SCULPT_RETURN_IF_ERROR(r.Read(&ne, "tensor dimension"));
       if (ne == 0 || ne > static_cast<uint64_t>(INT64_MAX) ||
           MulOverflows(n_elements, static_cast<int64_t>(ne), &n_elements)) {
-        return DataLoss("tensor '{}' at offset {}: dimension {} = {} is zero or overflows", ti.name,
+        return DataLoss("tensor '{}' at offset {}: dimension {} = {} is zero or overflows", Printable(ti.name),
                         at, d, ne);
       }
       ti.ne[d] = static_cast<int64_t>(ne);
@@ -309,26 +309,26 @@ StatusOr<File> File::Parse(std::shared_ptr<const Bytes> bytes) {
     SCULPT_RETURN_IF_ERROR(r.Read(&ti.type_id, "tensor type"));
     const auto traits = kernels::TraitsOf(ti.type_id);
     if (!traits) {
-      return DataLoss("tensor '{}' at offset {}: type {} is unknown or unsupported", ti.name, at,
+      return DataLoss("tensor '{}' at offset {}: type {} is unknown or unsupported", Printable(ti.name), at,
                       kernels::TypeName(ti.type_id));
     }
     ti.type = static_cast<kernels::GgmlType>(ti.type_id);
     if (ti.ne[0] % traits->block_size != 0) {
       return DataLoss("tensor '{}' at offset {}: row length {} is not a multiple of the {} block "
-                      "size {}", ti.name, at, ti.ne[0], traits->name, traits->block_size);
+                      "size {}", Printable(ti.name), at, ti.ne[0], traits->name, traits->block_size);
     }
     int64_t n_bytes;
     if (MulOverflows(n_elements / traits->block_size, traits->type_size, &n_bytes)) {
-      return DataLoss("tensor '{}' at offset {}: size overflows", ti.name, at);
+      return DataLoss("tensor '{}' at offset {}: size overflows", Printable(ti.name), at);
     }
     ti.n_bytes = static_cast<uint64_t>(n_bytes);
     SCULPT_RETURN_IF_ERROR(r.Read(&ti.offset, "tensor offset"));
     if (ti.offset % file.alignment_ != 0) {
-      return DataLoss("tensor '{}' at offset {}: data offset {} is not aligned to {}", ti.name, at,
+      return DataLoss("tensor '{}' at offset {}: data offset {} is not aligned to {}", Printable(ti.name), at,
                       ti.offset, file.alignment_);
     }
     if (!file.tensor_index_.emplace(ti.name, t).second) {
-      return DataLoss("duplicate tensor name '{}' at offset {}", ti.name, at);
+      return DataLoss("duplicate tensor name '{}' at offset {}", Printable(ti.name), at);
     }
   }
 
@@ -343,7 +343,7 @@ StatusOr<File> File::Parse(std::shared_ptr<const Bytes> bytes) {
   for (TensorInfo& ti : file.tensors_) {
     if (ti.offset > data_size || ti.n_bytes > data_size - ti.offset) {
       return DataLoss("tensor '{}': data [{}, {}) lies outside the {}-byte data section at offset "
-                      "{} (truncated file?)", ti.name, file.data_offset_ + ti.offset,
+                      "{} (truncated file?)", Printable(ti.name), file.data_offset_ + ti.offset,
                       file.data_offset_ + ti.offset + ti.n_bytes, data_size, file.data_offset_);
     }
     ti.data = s.data() + file.data_offset_ + ti.offset;
@@ -365,7 +365,7 @@ StatusOr<std::string_view> File::GetString(std::string_view key) const {
   const Value* v = Find(key);
   if (!v) return NotFound("missing required metadata key '{}'", key);
   if (v->type != ValueType::kString) {
-    return DataLoss("metadata '{}' has type {}, expected string", key, ValueTypeName(v->type));
+    return DataLoss("metadata '{}' has type {}, expected string", Printable(key), ValueTypeName(v->type));
   }
   return v->str;
 }
@@ -375,7 +375,7 @@ StatusOr<int64_t> File::GetInt(std::string_view key) const {
   if (!v) return NotFound("missing required metadata key '{}'", key);
   auto x = v->AsInt();
   if (!x) {
-    return DataLoss("metadata '{}' = {} is not an integer", key, v->ToString());
+    return DataLoss("metadata '{}' = {} is not an integer", Printable(key), v->ToString());
   }
   return *x;
 }
@@ -384,7 +384,7 @@ StatusOr<double> File::GetDouble(std::string_view key) const {
   const Value* v = Find(key);
   if (!v) return NotFound("missing required metadata key '{}'", key);
   auto x = v->AsDouble();
-  if (!x) return DataLoss("metadata '{}' = {} is not a number", key, v->ToString());
+  if (!x) return DataLoss("metadata '{}' = {} is not a number", Printable(key), v->ToString());
   return *x;
 }
 
@@ -393,7 +393,7 @@ StatusOr<bool> File::GetBool(std::string_view key) const {
   if (!v) return NotFound("missing required metadata key '{}'", key);
   if (v->type == ValueType::kBool) return v->u != 0;
   if (auto x = v->AsInt()) return *x != 0;
-  return DataLoss("metadata '{}' = {} is not a bool", key, v->ToString());
+  return DataLoss("metadata '{}' = {} is not a bool", Printable(key), v->ToString());
 }
 
 }  // namespace sculpt::gguf

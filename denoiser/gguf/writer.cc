@@ -117,6 +117,7 @@ std::vector<uint8_t> Writer::Serialize() const {
     Put<uint64_t>(out, offset);
     offset = align(offset + t.data.size());
   }
+  if (tensors_.empty()) return out;  // no data section
   out.resize(align(out.size()), 0);
   const size_t data_start = out.size();
   offset = 0;

@@ -1,0 +1,111 @@
+// Block layouts and number conversions against hand-computed values.
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kernels/quant.h"
+
+namespace sculpt::kernels {
+namespace {
+
+TEST(Half, KnownValues) {
+  EXPECT_EQ(HalfToFloat(0x3C00), 1.0f);
+  EXPECT_EQ(HalfToFloat(0xC000), -2.0f);
+  EXPECT_EQ(HalfToFloat(0x7BFF), 65504.0f);
+  EXPECT_EQ(HalfToFloat(0x0001), std::ldexp(1.0f, -24));
+  EXPECT_EQ(HalfToFloat(0x03FF), std::ldexp(1023.0f, -24));
+  EXPECT_TRUE(std::isinf(HalfToFloat(0x7C00)));
+  EXPECT_TRUE(std::isnan(HalfToFloat(0x7E00)));
+  EXPECT_TRUE(std::signbit(HalfToFloat(0x8000)));
+}
+
+TEST(Half, EveryValueRoundTrips) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = HalfToFloat(static_cast<uint16_t>(h));
+    if (std::isnan(f)) continue;
+    EXPECT_EQ(FloatToHalf(f), h) << h;
+  }
+}
+
+TEST(Half, RoundsToNearestEven) {
+  EXPECT_EQ(FloatToHalf(1.0f + std::ldexp(1.0f, -11)), 0x3C00);      // tie -> even
+  EXPECT_EQ(FloatToHalf(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3C02);  // tie -> even (up)
+  EXPECT_EQ(FloatToHalf(65520.0f), 0x7C00);                          // overflows to inf
+  EXPECT_EQ(FloatToHalf(std::ldexp(1.0f, -25)), 0x0000);             // tie -> even (zero)
+  EXPECT_EQ(FloatToHalf(std::ldexp(3.0f, -25)), 0x0002);
+}
+
+TEST(Bf16, IsTheHighHalf) {
+  EXPECT_EQ(Bf16ToFloat(0x3F80), 1.0f);
+  EXPECT_EQ(Bf16ToFloat(0xC040), -3.0f);
+}
+
+TEST(Dequantize, Q8_0) {
+  BlockQ8_0 b;
+  b.d = 0x3800;  // 0.5
+  for (int j = 0; j < 32; ++j) b.qs[j] = static_cast<int8_t>(j * 8 - 128);
+  float y[32];
+  Dequantize(GgmlType::kQ8_0, &b, 32, y);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(y[j], (j * 8 - 128) * 0.5f);
+}
+
+TEST(Dequantize, Q4_0) {
+  BlockQ4_0 b;
+  b.d = 0x4000;  // 2
+  for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+  float y[32];
+  Dequantize(GgmlType::kQ4_0, &b, 32, y);
+  for (int j = 0; j < 16; ++j) {
+    EXPECT_EQ(y[j], (j - 8) * 2.0f);
+    EXPECT_EQ(y[j + 16], (15 - j - 8) * 2.0f);
+  }
+}
+
+TEST(Dequantize, Q4_K) {
+  BlockQ4_K b;
+  b.d = 0x3C00;     // 1
+  b.dmin = 0x3800;  // 0.5
+  const uint8_t scales[12] = {0x41, 2, 3, 4, 5, 6, 7, 8, 0x21, 0x43, 0x65, 0x87};
+  std::memcpy(b.scales, scales, 12);
+  std::memset(b.qs, 0x5A, sizeof(b.qs));  // low nibble 10, high nibble 5
+  std::vector<float> y(256);
+  Dequantize(GgmlType::kQ4_K, &b, 256, y.data());
+  // Sub-block s (32 values): scale/min pair s; even s use low nibbles, odd s high nibbles.
+  // pairs: (1,5) (2,6) (3,7) (4,8) (17,2) (3,4) (5,6) (7,8); the 0x40 bit of scales[0] adds 16
+  // to the scale of pair 4.
+  const float want[8] = {1 * 10 - 2.5f, 2 * 5 - 3.0f, 3 * 10 - 3.5f, 4 * 5 - 4.0f,
+                         17 * 10 - 1.0f, 3 * 5 - 2.0f, 5 * 10 - 3.0f, 7 * 5 - 4.0f};
+  for (int i = 0; i < 256; ++i) EXPECT_EQ(y[i], want[i / 32]) << i;
+}
+
+TEST(Dequantize, Q6_K) {
+  BlockQ6_K b;
+  std::memset(b.ql, 0x21, sizeof(b.ql));  // low nibble 1, high nibble 2
+  std::memset(b.qh, 0xE4, sizeof(b.qh));  // 2-bit fields 0, 1, 2, 3
+  for (int i = 0; i < 16; ++i) b.scales[i] = static_cast<int8_t>(i + 1);
+  b.d = 0x3C00;
+  std::vector<float> y(256);
+  Dequantize(GgmlType::kQ6_K, &b, 256, y.data());
+  // q1 = 1 - 32, q2 = (1 | 16) - 32, q3 = (2 | 32) - 32, q4 = (2 | 48) - 32.
+  EXPECT_EQ(y[0], 1 * -31.0f);
+  EXPECT_EQ(y[16], 2 * -31.0f);
+  EXPECT_EQ(y[32], 3 * -15.0f);
+  EXPECT_EQ(y[64], 5 * 2.0f);
+  EXPECT_EQ(y[96], 7 * 18.0f);
+  EXPECT_EQ(y[112], 8 * 18.0f);
+  EXPECT_EQ(y[128], 9 * -31.0f);
+  EXPECT_EQ(y[255], 16 * 18.0f);
+}
+
+TEST(Traits, KnowsLayoutsAndNamesTheRest) {
+  EXPECT_EQ(TraitsOf(12)->type_size, 144);
+  EXPECT_EQ(TraitsOf(30)->name, "BF16");
+  EXPECT_FALSE(TraitsOf(16).has_value());
+  EXPECT_EQ(TypeName(16), "IQ2_XXS");
+  EXPECT_EQ(TypeName(1000), "type 1000");
+}
+
+}  // namespace
+}  // namespace sculpt::kernels
