@@ -2,8 +2,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 namespace sculpt {
+
+void SetThreads(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
+  kernels::SetThreads(threads);
+}
 
 using kernels::MatMul;
 

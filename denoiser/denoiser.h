@@ -25,6 +25,9 @@ namespace sculpt {
 
 using kernels::AttentionMode;
 
+// Threads used by the forward pass (0 = all hardware threads). Results do not depend on it.
+void SetThreads(int threads);
+
 struct SequenceInput {
   std::span<const int32_t> tokens;     // [n], ids in [0, n_vocab)
   std::span<const int32_t> positions;  // [n]; empty => cache size + i

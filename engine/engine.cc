@@ -1,15 +1,6 @@
 #include "engine/engine.h"
 
-#include <thread>
-
-#include "kernels/kernels.h"
-
 namespace sculpt {
-
-void SetThreads(int threads) {
-  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
-  kernels::SetThreads(threads);
-}
 
 StatusOr<ModelInfo> InspectModel(const std::string& path) {
   SCULPT_ASSIGN_OR_RETURN(gguf::File file, gguf::File::Open(path));

@@ -57,7 +57,4 @@ class Engine {
   std::unique_ptr<Denoiser> denoiser_;
 };
 
-// Sets the kernels' thread count (0 = all hardware threads).
-void SetThreads(int threads);
-
 }  // namespace sculpt

@@ -1,0 +1,133 @@
+// The sculpt binary from outside: info and logits on reference models, and one clear error line
+// with a non-zero exit on bad input, never a half-written output file.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <map>
+
+#include "tests/test_util.h"
+
+namespace sculpt {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CliRun {
+  int code = -1;
+  std::string out, err;
+};
+
+CliRun Sculpt(const std::string& args) {
+  const fs::path err_file = fs::path(::testing::TempDir()) / "sculpt_cli_stderr.txt";
+  const std::string cmd = std::string(SCULPT_BINARY) + " " + args + " 2>" + err_file.string();
+  CliRun r;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  std::ifstream f(err_file);
+  r.err.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  return r;
+}
+
+void ExpectOneErrorLine(const CliRun& r) {
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(r.err.rfind("sculpt: error: ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+fs::path Scratch(const std::string& name) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "sculpt_cli";
+  fs::create_directories(dir);
+  fs::remove(dir / name);
+  return dir / name;
+}
+
+TEST(Cli, InfoOnEveryReferenceModel) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  // What each model file is, according to the reference cases that use it.
+  std::map<std::string, nlohmann::json> cases;
+  for (const auto& e : fs::directory_iterator(ref / "logits")) {
+    if (e.path().extension() == ".json") {
+      const auto c = testing::ReadJson(e.path());
+      cases[c["model"]] = c;
+    }
+  }
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(ref / "models")) {
+    if (e.path().extension() != ".gguf") continue;
+    SCOPED_TRACE(e.path().string());
+    const CliRun r = Sculpt("info -m " + e.path().string());
+    EXPECT_EQ(r.code, 0) << r.err;
+    ASSERT_TRUE(cases.count(e.path().filename().string()));
+    const auto& c = cases[e.path().filename().string()];
+    EXPECT_NE(r.out.find("architecture:    " + c["arch"].get<std::string>() + "\n"), std::string::npos);
+    EXPECT_NE(r.out.find(c["causal"].get<bool>() ? "diffusion model: no" : "diffusion model: yes"),
+              std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("vocab size:      " + std::to_string(c["n_vocab"].get<int>()) + "\n"),
+              std::string::npos);
+    if (!c["causal"].get<bool>()) {
+      EXPECT_NE(r.out.find("mask " + std::to_string(c["mask_token_id"].get<int>()) + ","),
+                std::string::npos) << r.out;
+    }
+    ++n;
+  }
+  EXPECT_EQ(n, static_cast<int>(cases.size()));
+}
+
+TEST(Cli, LogitsMatchTheReference) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  const auto c = testing::ReadJson(ref / "logits/dream-tiny.prompt_mask.json");
+  std::string ids;
+  for (int t : c["tokens"]) ids += std::to_string(t) + " ";
+  const fs::path out = Scratch("dream.f32");
+  const CliRun r = Sculpt("logits -t 2 -m " + (ref / "models/dream-tiny.gguf").string() +
+                       " --tokens \"" + ids + "\" --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");  // no progress bar when stderr is not a terminal
+  const auto got = testing::ReadFloats(out);
+  const auto want = testing::ReadFloats(ref / "logits" / c["reference_file"].get<std::string>());
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_LE(testing::MaxAbsDiff(got.data(), want.data(), got.size()), 1e-4);
+}
+
+TEST(Cli, SeveralSequencesWritePrefixedFiles) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  const fs::path prefix = Scratch("batch");
+  const CliRun r = Sculpt("logits -m " + (ref / "models/llama-tiny.gguf").string() +
+                       " --tokens \"506 1 2\" --tokens \"506 7\" --out " + prefix.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(fs::file_size(prefix.string() + ".0.f32"), 3u * 512 * 4);
+  EXPECT_EQ(fs::file_size(prefix.string() + ".1.f32"), 2u * 512 * 4);
+  // The causal model's first rows agree whichever sequence they were in.
+  const auto a = testing::ReadFloats(prefix.string() + ".0.f32");
+  const auto b = testing::ReadFloats(prefix.string() + ".1.f32");
+  EXPECT_EQ(testing::MaxAbsDiff(a.data(), b.data(), 512), 0.0f);
+}
+
+TEST(Cli, BadInputGivesOneLineAndNoOutput) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  const std::string model = (ref / "models/llada-tiny.gguf").string();
+  const fs::path out = Scratch("never.f32");
+  ExpectOneErrorLine(Sculpt("logits -m " + model + " --tokens \"1 2 9999\" --out " + out.string()));
+  ExpectOneErrorLine(Sculpt("logits -m " + model + " --tokens \"1 x 3\" --out " + out.string()));
+  ExpectOneErrorLine(Sculpt("logits -m " + model + " --tokens \"\" --out " + out.string()));
+  ExpectOneErrorLine(Sculpt("logits -m /nonexistent.gguf --tokens 1 --out " + out.string()));
+  EXPECT_FALSE(fs::exists(out));
+  ExpectOneErrorLine(Sculpt("logits -m " + model + " --tokens 1 --out /nonexistent-dir/x.f32"));
+
+  const fs::path broken = Scratch("broken.gguf");
+  const auto bytes = testing::ReadBytes(model);
+  std::ofstream(broken, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), 5000);
+  ExpectOneErrorLine(Sculpt("info -m " + broken.string()));
+  ExpectOneErrorLine(Sculpt("info -m " + std::string(SCULPT_SOURCE_DIR) + "/CMakeLists.txt"));
+  ExpectOneErrorLine(Sculpt("info"));
+  ExpectOneErrorLine(Sculpt("info -m " + model + " --no-such-flag"));
+  ExpectOneErrorLine(Sculpt("no-such-command"));
+}
+
+}  // namespace
+}  // namespace sculpt
