@@ -30,5 +30,6 @@ ProgressFn TerminalProgress();
 // Subcommand registration.
 void RegisterInfo(CLI::App& app);
 void RegisterLogits(CLI::App& app);
+void RegisterTokenize(CLI::App& app);
 
 }  // namespace sculpt::cli

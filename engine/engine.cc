@@ -35,13 +35,36 @@ StatusOr<ModelInfo> InspectModel(const std::string& path) {
   return info;
 }
 
+StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& path) {
+  SCULPT_ASSIGN_OR_RETURN(gguf::File file, gguf::File::Open(path));
+  auto t = Tokenizer::FromGguf(file);
+  if (!t.ok()) return Status(t.status().code(), path + ": " + t.status().message());
+  return t;
+}
+
+StatusOr<ChatTemplate> ResolveChatTemplate(const Vocab& vocab, std::string_view override_name) {
+  if (!override_name.empty()) return ChatTemplateByName(override_name);
+  const ArchTraits* arch = FindArch(vocab.architecture);
+  return DetectChatTemplate(vocab.chat_template, arch ? arch->default_chat_template : "plain");
+}
+
 StatusOr<std::unique_ptr<Engine>> Engine::Load(const std::string& path,
                                                const EngineOptions& options) {
   SetThreads(options.threads);
   LoadOptions load;
   load.progress = options.progress;
   SCULPT_ASSIGN_OR_RETURN(std::unique_ptr<Denoiser> d, Denoiser::Load(path, load));
-  return std::unique_ptr<Engine>(new Engine(std::move(d)));
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (d->file().Find("tokenizer.ggml.model")) {
+    auto t = Tokenizer::FromGguf(d->file());
+    if (!t.ok()) return Status(t.status().code(), path + ": " + t.status().message());
+    tokenizer = std::move(t).value();
+    if (tokenizer->n_vocab() != d->config().n_vocab) {
+      return DataLoss("{}: the tokenizer has {} tokens but the model's vocabulary is {}", path,
+                      tokenizer->n_vocab(), d->config().n_vocab);
+    }
+  }
+  return std::unique_ptr<Engine>(new Engine(std::move(d), std::move(tokenizer)));
 }
 
 StatusOr<std::vector<std::vector<float>>> Engine::AllLogits(

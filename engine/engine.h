@@ -10,6 +10,8 @@
 #include "base/progress.h"
 #include "base/status.h"
 #include "denoiser/denoiser.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
 
 namespace sculpt {
 
@@ -38,6 +40,13 @@ struct ModelInfo {
 // Parses and validates a file without running it (works on vocab-only files too).
 StatusOr<ModelInfo> InspectModel(const std::string& path);
 
+// A tokenizer alone, from any GGUF with tokenizer metadata (vocab-only files too).
+StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& path);
+
+// The chat template for a vocabulary: `override_name` when given, else the one its
+// tokenizer.chat_template names, else its architecture's default.
+StatusOr<ChatTemplate> ResolveChatTemplate(const Vocab& vocab, std::string_view override_name);
+
 class Engine {
  public:
   static StatusOr<std::unique_ptr<Engine>> Load(const std::string& path,
@@ -45,6 +54,8 @@ class Engine {
 
   const ModelConfig& config() const { return denoiser_->config(); }
   Denoiser& denoiser() { return *denoiser_; }
+  // Null when the file carries no tokenizer metadata.
+  const Tokenizer* tokenizer() const { return tokenizer_.get(); }
 
   // Raw (unshifted) logits of every position of each sequence, in the model's native attention
   // mode (bidirectional for diffusion models, causal for autoregressive ones), run as one batch.
@@ -53,8 +64,10 @@ class Engine {
       const std::vector<std::vector<int32_t>>& seqs);
 
  private:
-  explicit Engine(std::unique_ptr<Denoiser> d) : denoiser_(std::move(d)) {}
+  Engine(std::unique_ptr<Denoiser> d, std::unique_ptr<Tokenizer> t)
+      : denoiser_(std::move(d)), tokenizer_(std::move(t)) {}
   std::unique_ptr<Denoiser> denoiser_;
+  std::unique_ptr<Tokenizer> tokenizer_;
 };
 
 }  // namespace sculpt

@@ -108,6 +108,41 @@ TEST(Cli, SeveralSequencesWritePrefixedFiles) {
   EXPECT_EQ(testing::MaxAbsDiff(a.data(), b.data(), 512), 0.0f);
 }
 
+// The tokenizer's command line reproduces llama.cpp's .out files byte for byte.
+TEST(Cli, TokenizeCasesReproducesOutFiles) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  int n = 0;
+  for (const char* dir : {"tokenizer", "models"}) {
+    for (const auto& e : fs::directory_iterator(ref / dir)) {
+      const std::string gguf = e.path().string();
+      if (e.path().extension() != ".gguf" || !fs::exists(gguf + ".inp")) continue;
+      SCOPED_TRACE(gguf);
+      const CliRun r = Sculpt("tokenize -m " + gguf + " --cases " + gguf + ".inp");
+      ASSERT_EQ(r.code, 0) << r.err;
+      const auto want = testing::ReadBytes(gguf + ".out");
+      EXPECT_EQ(r.out, std::string(want.begin(), want.end()));
+      ++n;
+    }
+  }
+  EXPECT_GE(n, 10);
+}
+
+TEST(Cli, TokenizeDetokenizeAndChat) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  const std::string llada = (ref / "models/llada-tiny.gguf").string();
+  const CliRun ids = Sculpt("tokenize -m " + llada + " --text 'def f(x):'");
+  ASSERT_EQ(ids.code, 0) << ids.err;
+  const CliRun text = Sculpt("detokenize -m " + llada + " --ids '" + ids.out + "'");
+  EXPECT_EQ(text.out, "def f(x):");
+  const CliRun chat = Sculpt("tokenize -m " + llada + " --text hi --chat");
+  ASSERT_EQ(chat.code, 0) << chat.err;
+  // BOS, then <|start_header_id|> parsed as one token (llada-tiny: 506, 509).
+  EXPECT_EQ(chat.out.rfind("506 509 ", 0), 0u) << chat.out;
+  ExpectOneErrorLine(Sculpt("tokenize -m " + llada + " --text hi --chat --chat-template jinja"));
+  ExpectOneErrorLine(Sculpt("tokenize -m " + llada));
+  ExpectOneErrorLine(Sculpt("detokenize -m " + llada + " --ids '1 99999'"));
+}
+
 TEST(Cli, BadInputGivesOneLineAndNoOutput) {
   SCULPT_REQUIRE_REFERENCE(ref);
   const std::string model = (ref / "models/llada-tiny.gguf").string();

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "denoiser/denoiser.h"
+#include "tokenizer/tokenizer.h"
 #include "tests/test_util.h"
 
 namespace sculpt {
@@ -16,6 +17,14 @@ Outcome LoadAndRun(const std::vector<uint8_t>& bytes) {
   auto file = gguf::File::FromBuffer(bytes);
   Status error = file.status();
   if (file.ok()) {
+    // The tokenizer reads the same (possibly broken) metadata: it must fail cleanly or work.
+    auto tok = Tokenizer::FromGguf(*file);
+    if (tok.ok()) {
+      const auto ids = (*tok)->Encode("def f(x):\n    return x  # \xc3\xa9\xff", true, true);
+      EXPECT_TRUE((*tok)->Decode(ids).ok());
+    } else {
+      EXPECT_EQ(tok.status().message().find('\n'), std::string::npos);
+    }
     LoadOptions options;
     options.prefault = false;
     auto model = Denoiser::FromFile(std::move(file).value(), options);

@@ -22,6 +22,8 @@ struct ArchTraits {
   TensorNeed output_bias;          // output.bias, added to the logits when present
   // Value of diffusion.shift_logits when the key is absent (llama.cpp's rule: true).
   bool default_shift_logits;
+  // Chat template used when the file has no tokenizer.chat_template ("llama3", "chatml", "plain").
+  std::string_view default_chat_template;
 };
 
 // The registered architectures, and lookup by general.architecture.

@@ -13,5 +13,6 @@ extern const ArchTraits kDreamArch = {
     .qkv_bias = TensorNeed::kRequired,
     .output_bias = TensorNeed::kAbsent,
     .default_shift_logits = true,
+    .default_chat_template = "chatml",
 };
 }  // namespace sculpt

@@ -12,5 +12,6 @@ extern const ArchTraits kLladaArch = {
     .qkv_bias = TensorNeed::kAbsent,
     .output_bias = TensorNeed::kAbsent,
     .default_shift_logits = true,
+    .default_chat_template = "llama3",
 };
 }  // namespace sculpt

@@ -10,5 +10,6 @@ extern const ArchTraits kLlamaArch = {
     .qkv_bias = TensorNeed::kOptional,
     .output_bias = TensorNeed::kAbsent,
     .default_shift_logits = true,
+    .default_chat_template = "llama3",
 };
 }  // namespace sculpt

@@ -10,5 +10,6 @@ extern const ArchTraits kQwen2Arch = {
     .qkv_bias = TensorNeed::kRequired,
     .output_bias = TensorNeed::kOptional,
     .default_shift_logits = true,
+    .default_chat_template = "chatml",
 };
 }  // namespace sculpt
