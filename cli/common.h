@@ -31,5 +31,6 @@ ProgressFn TerminalProgress();
 void RegisterInfo(CLI::App& app);
 void RegisterLogits(CLI::App& app);
 void RegisterTokenize(CLI::App& app);
+void RegisterGenerate(CLI::App& app);
 
 }  // namespace sculpt::cli

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("sculpt 0.1.0"));
   sculpt::cli::RegisterInfo(app);
   sculpt::cli::RegisterLogits(app);
+  sculpt::cli::RegisterGenerate(app);
   sculpt::cli::RegisterTokenize(app);
   try {
     app.parse(argc, argv);

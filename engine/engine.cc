@@ -95,4 +95,64 @@ StatusOr<std::vector<std::vector<float>>> Engine::AllLogits(
   return out;
 }
 
+StatusOr<std::string> Engine::TextUntilEog(std::span<const int32_t> ids) const {
+  if (!tokenizer_) return InvalidArgument("the model file has no tokenizer");
+  // Through the streaming decoder, so the text is valid UTF-8 even when the tokens are not.
+  StreamDecoder stream(*tokenizer_);
+  std::string text;
+  for (int32_t id : ids) {
+    if (config().IsEog(id)) break;
+    if (id < 0 || id >= tokenizer_->n_vocab()) return OutOfRange("token id {} is outside the vocabulary", id);
+    text += stream.Push(id);
+  }
+  return text + stream.Finish();
+}
+
+StatusOr<GenerateResponse> Engine::Generate(const GenerateRequest& req, const StepCallback& cb) {
+  GenerateResponse out;
+  const ModelConfig& c = config();
+  if (!req.prompt_tokens.empty()) {
+    out.prompt_ids = req.prompt_tokens;
+    for (int32_t id : out.prompt_ids) {
+      if (id < 0 || id >= c.n_vocab) {
+        return OutOfRange("prompt token {} is outside the vocabulary [0, {})", id, c.n_vocab);
+      }
+    }
+  } else {
+    if (req.prompt.empty()) return InvalidArgument("the prompt is empty; give -p, -f or --prompt-tokens");
+    if (!tokenizer_) return InvalidArgument("the model file has no tokenizer; use --prompt-tokens");
+    std::string text = req.prompt;
+    if (req.chat) {
+      SCULPT_ASSIGN_OR_RETURN(ChatTemplate t, ResolveChatTemplate(tokenizer_->vocab(), req.chat_template));
+      const ChatMessage user{"user", req.prompt};
+      text = FormatChat(t, {&user, 1}, /*add_assistant=*/true);
+    } else if (!req.chat_template.empty()) {
+      return InvalidArgument("--chat-template needs --chat");
+    }
+    out.prompt_ids = tokenizer_->Encode(text, /*add_special=*/true, /*parse_special=*/req.chat);
+  }
+  const int64_t total = static_cast<int64_t>(out.prompt_ids.size()) + req.options.n_generate;
+  if (total > c.n_ctx_train) {
+    return OutOfRange("prompt of {} tokens + -n {} = {} exceeds the model's context length {}; "
+                      "shorten the prompt or lower -n", out.prompt_ids.size(), req.options.n_generate,
+                      total, c.n_ctx_train);
+  }
+  if (c.causal) {
+    out.diffusion = false;
+    SCULPT_ASSIGN_OR_RETURN(out.result, RunAutoregressive(*denoiser_, out.prompt_ids, req.options, cb));
+  } else {
+    DiffusionRequest dr;
+    dr.canvas = out.prompt_ids;
+    for (int64_t i = 0; i < req.options.n_generate; ++i) {
+      dr.editable.push_back(static_cast<int64_t>(dr.canvas.size()));
+      dr.canvas.push_back(c.mask_id);
+    }
+    SCULPT_ASSIGN_OR_RETURN(out.result, RunRefinement(*denoiser_, dr, req.options, cb));
+  }
+  if (tokenizer_) {
+    SCULPT_ASSIGN_OR_RETURN(out.text, TextUntilEog(out.result.ids));
+  }
+  return out;
+}
+
 }  // namespace sculpt

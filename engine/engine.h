@@ -10,6 +10,7 @@
 #include "base/progress.h"
 #include "base/status.h"
 #include "denoiser/denoiser.h"
+#include "diffusion/refinement.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -47,6 +48,21 @@ StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& path);
 // tokenizer.chat_template names, else its architecture's default.
 StatusOr<ChatTemplate> ResolveChatTemplate(const Vocab& vocab, std::string_view override_name);
 
+struct GenerateRequest {
+  std::string prompt;                  // text; tokenized with BOS as the vocabulary asks
+  std::vector<int32_t> prompt_tokens;  // used as given (no BOS) when non-empty
+  bool chat = false;                   // wrap the prompt as a user turn of the chat template
+  std::string chat_template;           // override: llama3 | chatml | plain
+  GenerationOptions options;
+};
+
+struct GenerateResponse {
+  std::vector<int32_t> prompt_ids;
+  GenerationResult result;  // result.ids: the generated area, full length (EOS included)
+  std::string text;         // the generated text, cut at the first end-of-generation token
+  bool diffusion = true;    // false: the autoregressive path ran
+};
+
 class Engine {
  public:
   static StatusOr<std::unique_ptr<Engine>> Load(const std::string& path,
@@ -56,6 +72,13 @@ class Engine {
   Denoiser& denoiser() { return *denoiser_; }
   // Null when the file carries no tokenizer metadata.
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }
+
+  // Diffusion sampling for diffusion models, token-by-token decoding for causal ones.
+  StatusOr<GenerateResponse> Generate(const GenerateRequest& request,
+                                      const StepCallback& callback = nullptr);
+  // Decodes generated ids up to (not including) the first end-of-generation token, as valid
+  // UTF-8 (bytes that never form a character become U+FFFD).
+  StatusOr<std::string> TextUntilEog(std::span<const int32_t> ids) const;
 
   // Raw (unshifted) logits of every position of each sequence, in the model's native attention
   // mode (bidirectional for diffusion models, causal for autoregressive ones), run as one batch.

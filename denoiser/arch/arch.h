@@ -24,6 +24,9 @@ struct ArchTraits {
   bool default_shift_logits;
   // Chat template used when the file has no tokenizer.chat_template ("llama3", "chatml", "plain").
   std::string_view default_chat_template;
+  // Transfer schedule of the model's reference sampler: "linear" (LLaDA generate) or "timestep"
+  // (Dream diffusion_generate); empty for autoregressive models.
+  std::string_view default_schedule;
 };
 
 // The registered architectures, and lookup by general.architecture.

@@ -14,5 +14,6 @@ extern const ArchTraits kDreamArch = {
     .output_bias = TensorNeed::kAbsent,
     .default_shift_logits = true,
     .default_chat_template = "chatml",
+    .default_schedule = "timestep",
 };
 }  // namespace sculpt

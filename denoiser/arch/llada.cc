@@ -13,5 +13,6 @@ extern const ArchTraits kLladaArch = {
     .output_bias = TensorNeed::kAbsent,
     .default_shift_logits = true,
     .default_chat_template = "llama3",
+    .default_schedule = "linear",
 };
 }  // namespace sculpt

@@ -11,5 +11,6 @@ extern const ArchTraits kLlamaArch = {
     .output_bias = TensorNeed::kAbsent,
     .default_shift_logits = true,
     .default_chat_template = "llama3",
+    .default_schedule = "",
 };
 }  // namespace sculpt

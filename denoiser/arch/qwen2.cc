@@ -11,5 +11,6 @@ extern const ArchTraits kQwen2Arch = {
     .output_bias = TensorNeed::kOptional,
     .default_shift_logits = true,
     .default_chat_template = "chatml",
+    .default_schedule = "",
 };
 }  // namespace sculpt
