@@ -32,5 +32,6 @@ void RegisterInfo(CLI::App& app);
 void RegisterLogits(CLI::App& app);
 void RegisterTokenize(CLI::App& app);
 void RegisterGenerate(CLI::App& app);
+void RegisterInfill(CLI::App& app);
 
 }  // namespace sculpt::cli

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   sculpt::cli::RegisterInfo(app);
   sculpt::cli::RegisterLogits(app);
   sculpt::cli::RegisterGenerate(app);
+  sculpt::cli::RegisterInfill(app);
   sculpt::cli::RegisterTokenize(app);
   try {
     app.parse(argc, argv);

@@ -7,7 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "base/status.h"
-#include "diffusion/options.h"
+#include "engine/engine.h"  // GenerationOptions
 
 namespace sculpt::cli {
 

@@ -1,5 +1,8 @@
 #include "engine/engine.h"
 
+#include <cmath>
+#include <optional>
+
 namespace sculpt {
 
 StatusOr<ModelInfo> InspectModel(const std::string& path) {
@@ -153,6 +156,133 @@ StatusOr<GenerateResponse> Engine::Generate(const GenerateRequest& req, const St
     SCULPT_ASSIGN_OR_RETURN(out.text, TextUntilEog(out.result.ids));
   }
   return out;
+}
+
+namespace {
+std::vector<int32_t> WithoutEog(const ModelConfig& c, std::span<const int32_t> ids) {
+  std::vector<int32_t> out;
+  for (int32_t id : ids)
+    if (!c.IsEog(id)) out.push_back(id);
+  return out;
+}
+}  // namespace
+
+StatusOr<InfillResponse> Engine::InfillOnce(const InfillRequest& req,
+                                            const std::vector<int64_t>& sizes,
+                                            const StepCallback& cb) {
+  const ModelConfig& c = config();
+  DiffusionRequest dr;
+  dr.is_generation = false;
+  std::vector<std::pair<int64_t, int64_t>> holes;  // [begin, end) in editable-index space
+  for (size_t s = 0; s < req.segments.size(); ++s) {
+    const auto ids = tokenizer_->Encode(req.segments[s], /*add_special=*/s == 0);
+    dr.canvas.insert(dr.canvas.end(), ids.begin(), ids.end());
+    if (s + 1 == req.segments.size()) break;
+    const int64_t begin = static_cast<int64_t>(dr.editable.size());
+    for (int64_t i = 0; i < sizes[s]; ++i) {
+      dr.editable.push_back(static_cast<int64_t>(dr.canvas.size()));
+      dr.canvas.push_back(c.mask_id);
+    }
+    holes.emplace_back(begin, static_cast<int64_t>(dr.editable.size()));
+  }
+  if (static_cast<int64_t>(dr.canvas.size()) > c.n_ctx_train) {
+    return OutOfRange("text of {} tokens with its holes exceeds the model's context length {}",
+                      dr.canvas.size(), c.n_ctx_train);
+  }
+  GenerationOptions o = req.options;
+  o.n_generate = static_cast<int64_t>(dr.editable.size());
+  if (o.block_length > 0 && o.n_generate % o.block_length != 0) o.block_length = 0;
+  InfillResponse out;
+  SCULPT_ASSIGN_OR_RETURN(out.result, RunRefinement(*denoiser_, dr, o, cb));
+  double log_conf = 0.0;
+  for (double conf : out.result.confidence) log_conf += std::log(std::max(conf, 1e-300));
+  out.mean_log_confidence = log_conf / static_cast<double>(out.result.confidence.size());
+  out.hole_tokens = sizes;
+  for (size_t h = 0; h < holes.size(); ++h) {
+    const auto fill = WithoutEog(c, std::span(out.result.ids).subspan(
+                                        holes[h].first, holes[h].second - holes[h].first));
+    SCULPT_ASSIGN_OR_RETURN(std::string text, TextUntilEog(fill));
+    out.fills.push_back(std::move(text));
+  }
+  for (size_t s = 0; s < req.segments.size(); ++s) {
+    out.text += req.segments[s];
+    if (s < out.fills.size()) out.text += out.fills[s];
+  }
+  return out;
+}
+
+// Fill-in-the-middle for causal models: <fim_prefix> prefix <fim_suffix> suffix <fim_middle>, then
+// decode until an end-of-generation token (at most the hole size, 64 when auto).
+StatusOr<InfillResponse> Engine::InfillAutoregressive(const InfillRequest& req, const StepCallback& cb) {
+  const Vocab& v = tokenizer_->vocab();
+  if (req.segments.size() != 2) {
+    return InvalidArgument("an autoregressive model fills one hole at a time (got {})",
+                           req.segments.size() - 1);
+  }
+  if (v.fim_pre < 0 || v.fim_suf < 0 || v.fim_mid < 0) {
+    return InvalidArgument("this autoregressive model has no fill-in-the-middle tokens; infill needs "
+                           "a diffusion model or a FIM-trained one");
+  }
+  std::vector<int32_t> prompt;
+  if (v.add_bos && v.bos >= 0) prompt.push_back(v.bos);
+  prompt.push_back(v.fim_pre);
+  for (int32_t id : tokenizer_->Encode(req.segments[0])) prompt.push_back(id);
+  prompt.push_back(v.fim_suf);
+  for (int32_t id : tokenizer_->Encode(req.segments[1])) prompt.push_back(id);
+  prompt.push_back(v.fim_mid);
+  GenerationOptions o = req.options;
+  o.n_generate = req.hole_tokens.empty() || req.hole_tokens[0] <= 0 ? 64 : req.hole_tokens[0];
+  o.early_stop = true;
+  InfillResponse out;
+  out.diffusion = false;
+  SCULPT_ASSIGN_OR_RETURN(out.result, RunAutoregressive(*denoiser_, prompt, o, cb));
+  SCULPT_ASSIGN_OR_RETURN(std::string fill, TextUntilEog(out.result.ids));
+  out.hole_tokens = {static_cast<int64_t>(out.result.ids.size())};
+  out.text = req.segments[0] + fill + req.segments[1];
+  out.fills = {std::move(fill)};
+  return out;
+}
+
+StatusOr<InfillResponse> Engine::Infill(const InfillRequest& req, const StepCallback& cb) {
+  if (!tokenizer_) return InvalidArgument("the model file has no tokenizer");
+  if (req.segments.size() < 2) return InvalidArgument("infill needs at least one hole");
+  const size_t n_holes = req.segments.size() - 1;
+  if (req.hole_tokens.size() != 1 && req.hole_tokens.size() != n_holes) {
+    return InvalidArgument("{} hole sizes for {} holes", req.hole_tokens.size(), n_holes);
+  }
+  for (int64_t h : req.hole_tokens) {
+    if (h < 0) return InvalidArgument("hole size must be a positive number of tokens or auto");
+  }
+  if (config().causal) return InfillAutoregressive(req, cb);
+  std::vector<int64_t> sizes(n_holes);
+  bool any_auto = false;
+  for (size_t h = 0; h < n_holes; ++h) {
+    sizes[h] = req.hole_tokens.size() == 1 ? req.hole_tokens[0] : req.hole_tokens[h];
+    any_auto |= sizes[h] == 0;
+  }
+  if (!any_auto) return InfillOnce(req, sizes, cb);
+  // Auto: every auto hole takes each candidate size in turn; the best mean log-confidence wins
+  // (ties: the smaller size).
+  std::optional<InfillResponse> best;
+  int64_t tried = 0;
+  for (int64_t candidate : kAutoHoleSizes) {
+    std::vector<int64_t> trial = sizes;
+    for (size_t h = 0; h < n_holes; ++h)
+      if (sizes[h] == 0) trial[h] = candidate;
+    auto r = InfillOnce(req, trial, nullptr);
+    if (!r.ok()) {
+      if (best) break;  // larger sizes no longer fit
+      return r.status();
+    }
+    ++tried;
+    if (!best || r->mean_log_confidence > best->mean_log_confidence) best = std::move(r).value();
+  }
+  if (cb) {  // replay the winner for the callback
+    SCULPT_ASSIGN_OR_RETURN(InfillResponse replay, InfillOnce(req, best->hole_tokens, cb));
+    best = std::move(replay);
+  }
+  best->sizes_tried = tried;
+  return std::move(*best);
 }
 
 }  // namespace sculpt

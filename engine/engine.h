@@ -63,6 +63,27 @@ struct GenerateResponse {
   bool diffusion = true;    // false: the autoregressive path ran
 };
 
+// Text with holes: segments[0] HOLE segments[1] HOLE ... segments[k]. Each hole is filled with
+// hole_tokens[i] tokens (0 = auto: sizes kAutoHoleSizes are tried and the one whose filled tokens
+// have the highest mean log-confidence wins). End-of-generation tokens inside a hole count as
+// empty, so a hole may come back shorter than its size.
+struct InfillRequest {
+  std::vector<std::string> segments;  // >= 2
+  std::vector<int64_t> hole_tokens;   // one per hole (or one value for all); 0 = auto
+  GenerationOptions options;          // n_generate is ignored; steps default to the hole total
+};
+inline constexpr int64_t kAutoHoleSizes[] = {4, 8, 16, 32, 64};
+
+struct InfillResponse {
+  std::vector<std::string> fills;     // the text of each hole
+  std::string text;                   // segments and fills joined
+  std::vector<int64_t> hole_tokens;   // sizes used
+  GenerationResult result;            // of the chosen size
+  double mean_log_confidence = 0.0;
+  int64_t sizes_tried = 1;
+  bool diffusion = true;
+};
+
 class Engine {
  public:
   static StatusOr<std::unique_ptr<Engine>> Load(const std::string& path,
@@ -76,6 +97,9 @@ class Engine {
   // Diffusion sampling for diffusion models, token-by-token decoding for causal ones.
   StatusOr<GenerateResponse> Generate(const GenerateRequest& request,
                                       const StepCallback& callback = nullptr);
+  StatusOr<InfillResponse> Infill(const InfillRequest& request,
+                                  const StepCallback& callback = nullptr);
+
   // Decodes generated ids up to (not including) the first end-of-generation token, as valid
   // UTF-8 (bytes that never form a character become U+FFFD).
   StatusOr<std::string> TextUntilEog(std::span<const int32_t> ids) const;
@@ -87,6 +111,9 @@ class Engine {
       const std::vector<std::vector<int32_t>>& seqs);
 
  private:
+  StatusOr<InfillResponse> InfillOnce(const InfillRequest& request,
+                                      const std::vector<int64_t>& sizes, const StepCallback& cb);
+  StatusOr<InfillResponse> InfillAutoregressive(const InfillRequest& request, const StepCallback& cb);
   Engine(std::unique_ptr<Denoiser> d, std::unique_ptr<Tokenizer> t)
       : denoiser_(std::move(d)), tokenizer_(std::move(t)) {}
   std::unique_ptr<Denoiser> denoiser_;

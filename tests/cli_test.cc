@@ -1,6 +1,7 @@
 // The sculpt binary from outside: info and logits on reference models, and one clear error line
 // with a non-zero exit on bad input, never a half-written output file.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -19,7 +20,10 @@ struct CliRun {
 };
 
 CliRun Sculpt(const std::string& args) {
-  const fs::path err_file = fs::path(::testing::TempDir()) / "sculpt_cli_stderr.txt";
+  static int counter = 0;  // one file per call and process: ctest runs tests in parallel
+  const fs::path err_file = fs::path(::testing::TempDir()) /
+                            ("sculpt_cli_stderr." + std::to_string(getpid()) + "." +
+                             std::to_string(counter++) + ".txt");
   const std::string cmd = std::string(SCULPT_BINARY) + " " + args + " 2>" + err_file.string();
   CliRun r;
   FILE* p = popen(cmd.c_str(), "r");
@@ -30,6 +34,7 @@ CliRun Sculpt(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
   std::ifstream f(err_file);
   r.err.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  fs::remove(err_file);
   return r;
 }
 
@@ -40,7 +45,7 @@ void ExpectOneErrorLine(const CliRun& r) {
 }
 
 fs::path Scratch(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / "sculpt_cli";
+  const fs::path dir = fs::path(::testing::TempDir()) / ("sculpt_cli." + std::to_string(getpid()));
   fs::create_directories(dir);
   fs::remove(dir / name);
   return dir / name;
