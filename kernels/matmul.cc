@@ -1,8 +1,11 @@
 // MatMul and embedding lookup over ggml weight layouts.
 //
-// This is the simple scalar version of the contract in kernels.h: for a tile of up to kTile
-// output features, the weight rows are dequantized once into a thread-local float panel, then
-// every x row is multiplied with them. Each output element is one std::fma chain over k.
+// Contract (kernels.h): y[i, n] is the chain acc = fma(x[i, k], w[n, k], acc) over k = 0..K-1.
+// For a tile of kTile output features the weights are dequantized into a panel laid out
+// [K][kTile], so the kTile chains of one x row advance together (SIMD across output columns,
+// never across k). GCC's target_clones builds AVX-512, AVX2+FMA and baseline versions of the tile
+// kernel; hardware FMA and libm's fma are both exactly rounded, so every version gives the same
+// bits. (Issue 5 replaces this with panels packed once at load and Highway kernels.)
 #include <cmath>
 #include <vector>
 
@@ -15,10 +18,20 @@ namespace sculpt::kernels {
 namespace {
 constexpr int64_t kTile = 16;
 
-float DotChain(const float* a, const float* b, int64_t k) {
-  float acc = 0.0f;
-  for (int64_t i = 0; i < k; ++i) acc = std::fma(a[i], b[i], acc);
-  return acc;
+// y[i, j] = chain over k of x[i, k] * panel[k, j], for j < kTile (the caller keeps j < nt).
+__attribute__((target_clones("avx512f", "arch=haswell", "default")))
+void TileKernel(const float* x, int64_t m, int64_t k, const float* panel, float* y, int64_t ldy,
+                int64_t nt) {
+  for (int64_t i = 0; i < m; ++i) {
+    const float* xi = x + i * k;
+    float acc[kTile] = {};
+    for (int64_t kk = 0; kk < k; ++kk) {
+      const float a = xi[kk];
+      const float* p = panel + kk * kTile;
+      for (int64_t j = 0; j < kTile; ++j) acc[j] = __builtin_fmaf(a, p[j], acc[j]);
+    }
+    for (int64_t j = 0; j < nt; ++j) y[i * ldy + j] = acc[j];
+  }
 }
 }  // namespace
 
@@ -26,19 +39,20 @@ void MatMul(const float* x, int64_t m, const WeightMatrix& w, float* y) {
   const int64_t n = w.rows, k = w.cols;
   if (m == 0 || n == 0) return;
   ParallelChunks(n, kTile, static_cast<double>(m) * k, [&](int64_t n0, int64_t n1) {
-    thread_local std::vector<float> panel;  // [n1 - n0, k]
-    const float* rows;
-    if (w.type == GgmlType::kF32) {
-      rows = reinterpret_cast<const float*>(w.data + n0 * w.row_bytes);
-    } else {
-      panel.resize(static_cast<size_t>((n1 - n0) * k));
-      for (int64_t r = n0; r < n1; ++r) Dequantize(w.type, w.data + r * w.row_bytes, k,
-                                                   panel.data() + (r - n0) * k);
-      rows = panel.data();
+    thread_local std::vector<float> row, panel;  // [k], [k, kTile]
+    row.resize(static_cast<size_t>(k));
+    panel.assign(static_cast<size_t>(k * kTile), 0.0f);
+    for (int64_t r = n0; r < n1; ++r) {
+      const float* src;
+      if (w.type == GgmlType::kF32) {
+        src = reinterpret_cast<const float*>(w.data + r * w.row_bytes);
+      } else {
+        Dequantize(w.type, w.data + r * w.row_bytes, k, row.data());
+        src = row.data();
+      }
+      for (int64_t kk = 0; kk < k; ++kk) panel[kk * kTile + (r - n0)] = src[kk];
     }
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t r = n0; r < n1; ++r) y[i * n + r] = DotChain(x + i * k, rows + (r - n0) * k, k);
-    }
+    TileKernel(x, m, k, panel.data(), y + n0, n, n1 - n0);
   });
 }
 

@@ -148,6 +148,78 @@ TEST(Cli, TokenizeDetokenizeAndChat) {
   ExpectOneErrorLine(Sculpt("detokenize -m " + llada + " --ids '1 99999'"));
 }
 
+TEST(Cli, GenerateBadInput) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  const std::string m = "generate -m " + (ref / "models/llada-tiny.gguf").string();
+  ExpectOneErrorLine(Sculpt(m + " -p ''"));                                    // empty prompt
+  ExpectOneErrorLine(Sculpt(m));                                               // no prompt
+  ExpectOneErrorLine(Sculpt(m + " --prompt-tokens '1 2' -n 5000"));            // beyond context
+  ExpectOneErrorLine(Sculpt(m + " --prompt-tokens '1 2' --diffusion-steps 0"));  // steps < 1
+  ExpectOneErrorLine(Sculpt(m + " --prompt-tokens '1 2' -n 32 --diffusion-block-length 5"));
+  ExpectOneErrorLine(Sculpt(m + " --prompt-tokens '1 2' --diffusion-algorithm nope"));
+  ExpectOneErrorLine(Sculpt(m + " --prompt-tokens '1 2' --diffusion-threshold 0.9 --diffusion-factor 1"));
+  ExpectOneErrorLine(Sculpt(m + " --prompt-tokens '1 999'"));
+  ExpectOneErrorLine(Sculpt(m + " --prompt-tokens '1 2' --temp -1"));
+  ExpectOneErrorLine(Sculpt(m + " --prompt-tokens '1 2' --remask bogus:0.1"));
+}
+
+TEST(Cli, GenerateJsonAndTrace) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  const fs::path trace = Scratch("trace.json");
+  const CliRun r = Sculpt("generate -m " + (ref / "models/dream-tiny.gguf").string() +
+                          " -p 'def f(x):' -n 16 --diffusion-steps 8 --json --trace " + trace.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["ids"].size(), 16u);
+  EXPECT_EQ(j["steps"], 8);
+  EXPECT_EQ(j["commits_per_step"].size(), 8u);
+  EXPECT_TRUE(j["timings"].contains("total_ms"));
+  const auto t = testing::ReadJson(trace);
+  ASSERT_EQ(t["trace"].size(), 8u);
+  EXPECT_EQ(t["trace"][7]["n_masked"], 0);
+  EXPECT_EQ(t["trace"][7]["canvas"].size(), t["prompt_ids"].size() + 16);
+}
+
+TEST(Cli, InfillBadInput) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  const std::string m = "infill -m " + (ref / "models/llada-tiny.gguf").string();
+  const fs::path file = Scratch("nohole.py");
+  std::ofstream(file) << "x = 1\n";
+  ExpectOneErrorLine(Sculpt(m + " --file " + file.string() + " --hole-marker '<HOLE>'"));
+  ExpectOneErrorLine(Sculpt(m + " --file " + file.string()));
+  ExpectOneErrorLine(Sculpt(m + " --prefix a --suffix b --hole-tokens 0"));
+  const CliRun ok = Sculpt(m + " --prefix 'x = ' --suffix '\n' --hole-tokens 4 --json");
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  EXPECT_EQ(nlohmann::json::parse(ok.out)["hole_tokens"], 4);
+}
+
+// Every byte outside the edited lines stays identical (CRLF line ends, non-ASCII text).
+TEST(Cli, EditKeepsEveryByteOutsideTheRange) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  const std::string before = "# caf\xc3\xa9 \xe2\x98\x95\r\ndef f(x):\r\n    y = x + 1\r\n";
+  const std::string range = "    return y * 2\r\n";  // line 4
+  const std::string after = "print(f(3))  # \xce\xbb\r\n";
+  const fs::path file = Scratch("edit.py");
+  std::ofstream(file, std::ios::binary) << before << range << after;
+  const std::string m = "edit -m " + (ref / "models/llada-tiny.gguf").string() + " --file " + file.string();
+  const CliRun r = Sculpt(m + " --lines 4-4");
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_GE(r.out.size(), before.size() + after.size());
+  EXPECT_EQ(r.out.substr(0, before.size()), before);
+  EXPECT_EQ(r.out.substr(r.out.size() - after.size() - 2), "\r\n" + after);
+  // --in-place writes the same bytes into the file.
+  ASSERT_EQ(Sculpt(m + " --lines 4-4 --in-place").code, 0);
+  const auto written = testing::ReadBytes(file);
+  EXPECT_EQ(std::string(written.begin(), written.end()), r.out);
+  // Errors leave the file untouched.
+  const auto untouched = testing::ReadBytes(file);
+  ExpectOneErrorLine(Sculpt(m + " --lines 9-12 --in-place"));
+  ExpectOneErrorLine(Sculpt(m + " --lines 3-2 --in-place"));
+  ExpectOneErrorLine(Sculpt(m + " --lines x --in-place"));
+  ExpectOneErrorLine(Sculpt(m + " --lines 1-2 --in-place --diffusion-steps 0"));
+  EXPECT_EQ(testing::ReadBytes(file), untouched);
+}
+
 TEST(Cli, BadInputGivesOneLineAndNoOutput) {
   SCULPT_REQUIRE_REFERENCE(ref);
   const std::string model = (ref / "models/llada-tiny.gguf").string();

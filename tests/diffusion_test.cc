@@ -1,0 +1,150 @@
+// The refinement and autoregressive loops: early stop and EOS fill, trimming, remasking, seeds,
+// infill keeping its context, AR decoding equal to repeated full passes.
+#include <map>
+
+#include "engine/engine.h"
+#include "tests/synthetic_model.h"
+#include "tests/test_util.h"
+
+namespace sculpt {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::unique_ptr<Engine> LoadEngine(const fs::path& p) {
+  auto e = Engine::Load(p.string(), {.threads = 1});
+  EXPECT_TRUE(e.ok()) << e.status().message();
+  return e.ok() ? std::move(e).value() : nullptr;
+}
+
+// Every masked position predicts EOS (the mask embedding is all ones, so is the EOS output row).
+fs::path EosModel(const std::string& arch) {
+  testing::SyntheticSpec s;
+  s.arch = arch;
+  s.output = [&](int v, int) { return v == s.eos ? 1.0f : 0.0f; };
+  const fs::path p = fs::path(::testing::TempDir()) / ("eos-" + arch + ".gguf");
+  testing::WriteSynthetic(s, p);
+  return p;
+}
+
+TEST(Diffusion, EosFillsTheRestAndStops) {
+  auto engine = LoadEngine(EosModel("llada"));
+  GenerateRequest req;
+  req.prompt_tokens = {1, 2, 3};
+  req.options.n_generate = 16;
+  auto r = engine->Generate(req);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->result.stopped_early);
+  EXPECT_EQ(r->result.steps, 1);  // position 0 commits EOS first (ties go left), the rest is filled
+  EXPECT_EQ(r->result.ids, std::vector<int32_t>(16, 14));
+  EXPECT_EQ(r->text, "");  // the text stops at the first EOS; ids keep the full canvas
+  req.options.early_stop = false;
+  r = engine->Generate(req);
+  EXPECT_FALSE(r->result.stopped_early);
+  EXPECT_EQ(r->result.steps, 16);
+  EXPECT_EQ(r->result.ids, std::vector<int32_t>(16, 14));
+}
+
+TEST(Diffusion, TextIsTrimmedAtTheFirstEndOfGeneration) {
+  auto engine = LoadEngine(EosModel("llada"));
+  const std::vector<int32_t> ids = {5, 6, 14, 7};
+  EXPECT_EQ(*engine->TextUntilEog(ids), "t5t6");
+}
+
+TEST(Diffusion, AutoregressiveStopsAtEos) {
+  auto engine = LoadEngine(EosModel("llama"));
+  GenerateRequest req;
+  req.prompt_tokens = {1, 2};
+  req.options.n_generate = 8;
+  auto r = engine->Generate(req);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_FALSE(r->diffusion);
+  EXPECT_EQ(r->result.ids, std::vector<int32_t>{14});
+  req.options.early_stop = false;
+  EXPECT_EQ(engine->Generate(req)->result.ids.size(), 8u);
+}
+
+TEST(Diffusion, AutoregressiveEqualsRepeatedFullPasses) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  auto engine = LoadEngine(ref / "models/llama-tiny.gguf");
+  GenerateRequest req;
+  req.prompt_tokens = {506, 40, 41, 300};
+  req.options.n_generate = 10;
+  req.options.early_stop = false;
+  auto r = engine->Generate(req);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  std::vector<int32_t> seq = req.prompt_tokens;
+  for (int i = 0; i < 10; ++i) {
+    const auto logits = (*engine->AllLogits({seq}))[0];
+    const float* last = logits.data() + (seq.size() - 1) * 512;
+    int32_t best = -1;
+    for (int32_t v = 0; v < 512; ++v) {
+      if (v != engine->config().mask_id && (best < 0 || last[v] > last[best])) best = v;
+    }
+    seq.push_back(best);
+  }
+  EXPECT_EQ(r->result.ids, std::vector<int32_t>(seq.begin() + 4, seq.end()));
+}
+
+TEST(Diffusion, SameSeedSameOutputOtherSeedOtherOutput) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  auto engine = LoadEngine(ref / "models/llada-tiny.gguf");
+  GenerateRequest req;
+  req.prompt_tokens = {506, 100, 101, 102};
+  req.options.n_generate = 24;
+  req.options.sampler.temperature = 1.0;
+  req.options.seed = 1;
+  const auto a = engine->Generate(req)->result.ids;
+  EXPECT_EQ(engine->Generate(req)->result.ids, a);
+  req.options.seed = 2;
+  EXPECT_NE(engine->Generate(req)->result.ids, a);
+}
+
+TEST(Diffusion, RemaskingRevisesTokensAndKeepsTheContext) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  auto engine = LoadEngine(ref / "models/llada-tiny.gguf");
+  for (RemaskStrategy strategy : {RemaskStrategy::kConf, RemaskStrategy::kCap, RemaskStrategy::kRescale}) {
+    GenerateRequest req;
+    req.prompt_tokens = {506, 100, 101, 102, 103};
+    req.options.n_generate = 32;
+    req.options.block_length = 16;
+    req.options.early_stop = false;
+    req.options.remask = strategy;
+    req.options.remask_eta = 0.5;
+    std::map<int64_t, int32_t> first;  // editable index -> first committed token
+    int64_t remasked = 0;
+    auto r = engine->Generate(req, [&](const StepEvent& e) {
+      for (const auto& [idx, tok] : e.committed) first.emplace(idx, tok);
+      remasked += static_cast<int64_t>(e.remasked.size());
+      return true;
+    });
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_GT(remasked, 0);
+    int changed = 0;
+    for (const auto& [idx, tok] : first) changed += r->result.ids[idx] != tok;
+    EXPECT_GT(changed, 0) << "a remasked token should be able to change";
+    EXPECT_EQ(std::count(r->result.ids.begin(), r->result.ids.end(), engine->config().mask_id), 0);
+    EXPECT_EQ(std::vector<int32_t>(r->result.canvas.begin(), r->result.canvas.begin() + 5),
+              req.prompt_tokens);
+  }
+}
+
+TEST(Diffusion, InfillKeepsTheContext) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  auto engine = LoadEngine(ref / "models/dream-tiny.gguf");
+  InfillRequest req;
+  req.segments = {"def f(x):\n    y = ", "\n    return y\n"};
+  req.hole_tokens = {6};
+  auto r = engine->Infill(req);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->hole_tokens, std::vector<int64_t>{6});
+  EXPECT_EQ(r->result.ids.size(), 6u);
+  EXPECT_EQ(r->text, req.segments[0] + r->fills[0] + req.segments[1]);
+  req.hole_tokens = {0};  // auto: every candidate size is tried, the best kept
+  r = engine->Infill(req);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->sizes_tried, static_cast<int64_t>(std::size(kAutoHoleSizes)));
+}
+
+}  // namespace
+}  // namespace sculpt
