@@ -1,6 +1,7 @@
 // Helpers shared by the subcommands: error exit, id lists, the load progress bar.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,16 @@ void AddCommonOptions(CLI::App* app, CommonOptions* opts);
 
 // Prints "sculpt: error: <message>" as one line to stderr and returns exit code 1.
 int Fail(const Status& status);
+
+// A subcommand callback that runs `fn` (returning Status) and turns an error into one line on
+// stderr and a non-zero exit.
+template <typename Fn>
+std::function<void()> Runner(Fn fn) {
+  return [fn] {
+    const Status s = fn();
+    if (!s.ok()) throw CLI::RuntimeError(Fail(s));
+  };
+}
 
 // Parses "ID ID ..." (spaces, tabs, newlines or commas between ids).
 StatusOr<std::vector<int32_t>> ParseIds(const std::string& text);

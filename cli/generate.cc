@@ -146,10 +146,7 @@ void RegisterGenerate(CLI::App& app) {
   cmd->add_option("--trace", f->trace, "Write every step's canvas and commits as JSON");
   f->sampling.Register(cmd, /*with_n=*/true);
   AddCommonOptions(cmd, &f->common);
-  cmd->callback([f] {
-    Status s = RunGenerate(*f);
-    if (!s.ok()) throw CLI::RuntimeError(Fail(s));
-  });
+  cmd->callback(Runner([f] { return RunGenerate(*f); }));
 }
 
 }  // namespace sculpt::cli

@@ -166,10 +166,7 @@ void RegisterInfill(CLI::App& app) {
   cmd->add_flag("--json", f->json, "Print one JSON object: infill, text, hole_tokens, steps, ...");
   f->sampling.Register(cmd, /*with_n=*/false);
   AddCommonOptions(cmd, &f->common);
-  cmd->callback([f] {
-    Status s = RunInfill(*f);
-    if (!s.ok()) throw CLI::RuntimeError(Fail(s));
-  });
+  cmd->callback(Runner([f] { return RunInfill(*f); }));
 
   auto* ed = app.add_subcommand("edit", "Regenerate lines A-B of a file; every other byte stays");
   auto e = std::make_shared<InfillFlags>();
@@ -184,10 +181,7 @@ void RegisterInfill(CLI::App& app) {
   ed->add_flag("--json", e->json, "Also print the infill JSON (to stderr unless --in-place)");
   e->sampling.Register(ed, /*with_n=*/false);
   AddCommonOptions(ed, &e->common);
-  ed->callback([e] {
-    Status s = RunEdit(*e);
-    if (!s.ok()) throw CLI::RuntimeError(Fail(s));
-  });
+  ed->callback(Runner([e] { return RunEdit(*e); }));
 }
 
 }  // namespace sculpt::cli

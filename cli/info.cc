@@ -65,11 +65,11 @@ void RegisterInfo(CLI::App& app) {
   auto common = std::make_shared<CommonOptions>();
   cmd->add_option("-m,--model", *path, "GGUF file")->required();
   AddCommonOptions(cmd, common.get());
-  cmd->callback([path] {
-    auto info = InspectModel(*path);
-    if (!info.ok()) throw CLI::RuntimeError(Fail(info.status()));
-    PrintInfo(*info);
-  });
+  cmd->callback(Runner([path]() -> Status {
+    SCULPT_ASSIGN_OR_RETURN(ModelInfo info, InspectModel(*path));
+    PrintInfo(info);
+    return Status::Ok();
+  }));
 }
 
 }  // namespace sculpt::cli

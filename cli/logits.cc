@@ -58,10 +58,7 @@ void RegisterLogits(CLI::App& app) {
                   "Output file (one --tokens) or prefix: PREFIX.<i>.f32 (several)")
       ->required();
   AddCommonOptions(cmd, &o->common);
-  cmd->callback([o] {
-    Status s = RunLogits(*o);
-    if (!s.ok()) throw CLI::RuntimeError(Fail(s));
-  });
+  cmd->callback(Runner([o] { return RunLogits(*o); }));
 }
 
 }  // namespace sculpt::cli

@@ -93,10 +93,7 @@ void RegisterTokenize(CLI::App& app) {
   cmd->add_flag("--chat", o->chat, "Wrap the text as a user turn in the chat template");
   cmd->add_option("--chat-template", o->chat_template, "llama3, chatml or plain (with --chat)");
   AddCommonOptions(cmd, &o->common);
-  cmd->callback([o] {
-    Status s = RunTokenize(*o);
-    if (!s.ok()) throw CLI::RuntimeError(Fail(s));
-  });
+  cmd->callback(Runner([o] { return RunTokenize(*o); }));
 
   auto* de = app.add_subcommand("detokenize", "Print the text of token ids (exact bytes)");
   auto d = std::make_shared<DetokenizeOptions>();
@@ -104,10 +101,7 @@ void RegisterTokenize(CLI::App& app) {
   de->add_option("--ids", d->ids, "Token ids \"ID ID ...\"")->required();
   de->add_flag("--special", d->special, "Render control tokens as their text");
   AddCommonOptions(de, &d->common);
-  de->callback([d] {
-    Status s = RunDetokenize(*d);
-    if (!s.ok()) throw CLI::RuntimeError(Fail(s));
-  });
+  de->callback(Runner([d] { return RunDetokenize(*d); }));
 }
 
 }  // namespace sculpt::cli
