@@ -7,12 +7,21 @@
 #include <memory>
 
 #include "base/timer.h"
+#include "engine/engine.h"
 
 namespace sculpt::cli {
 
 void AddCommonOptions(CLI::App* app, CommonOptions* opts) {
   app->add_option("-t,--threads", opts->threads, "Threads (0 = all hardware threads)")
       ->check(CLI::NonNegativeNumber);
+  app->add_option("--simd", opts->simd, "SIMD target: best, avx512, avx2 or scalar (same results)")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& name) {
+            const Status s = SetSimd(name);
+            return s.ok() ? std::string() : s.message();
+          },
+          "TARGET", "simd"));
 }
 
 int Fail(const Status& status) {

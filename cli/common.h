@@ -15,6 +15,7 @@ namespace sculpt::cli {
 // Options every subcommand takes.
 struct CommonOptions {
   int threads = 0;
+  std::string simd = "best";  // applied while parsing: a bad value is a parse error
 };
 void AddCommonOptions(CLI::App* app, CommonOptions* opts);
 

@@ -1,10 +1,15 @@
 #include "denoiser/denoiser.h"
 
+#include "kernels/simd.h"
+
 #include <algorithm>
 #include <cstring>
 #include <thread>
 
 namespace sculpt {
+
+Status SetSimd(std::string_view name) { return kernels::SetSimdTarget(name); }
+std::string_view CurrentSimd() { return kernels::SimdTargetName(kernels::CurrentSimdTarget()); }
 
 void SetThreads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());

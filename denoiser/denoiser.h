@@ -27,6 +27,9 @@ using kernels::AttentionMode;
 
 // Threads used by the forward pass (0 = all hardware threads). Results do not depend on it.
 void SetThreads(int threads);
+// SIMD target of the kernels: "best", "avx512", "avx2" or "scalar". Results do not depend on it.
+Status SetSimd(std::string_view name);
+std::string_view CurrentSimd();
 
 struct SequenceInput {
   std::span<const int32_t> tokens;     // [n], ids in [0, n_vocab)

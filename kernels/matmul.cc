@@ -3,41 +3,24 @@
 // Contract (kernels.h): y[i, n] is the chain acc = fma(x[i, k], w[n, k], acc) over k = 0..K-1.
 // For a tile of kTile output features the weights are dequantized into a panel laid out
 // [K][kTile], so the kTile chains of one x row advance together (SIMD across output columns,
-// never across k). GCC's target_clones builds AVX-512, AVX2+FMA and baseline versions of the tile
-// kernel; hardware FMA and libm's fma are both exactly rounded, so every version gives the same
-// bits. (Issue 5 replaces this with panels packed once at load and Highway kernels.)
+// never across k): Highway kernels for AVX-512 and AVX2, a std::fma scalar twin otherwise. FMA is
+// exactly rounded everywhere, so every target gives the same bits.
 #include <cmath>
 #include <vector>
 
 #include "base/check.h"
 #include "kernels/kernels.h"
+#include "kernels/matmul_tile.h"
 #include "kernels/parallel.h"
+#include "kernels/simd.h"
 
 namespace sculpt::kernels {
 
-namespace {
-constexpr int64_t kTile = 16;
-
-// y[i, j] = chain over k of x[i, k] * panel[k, j], for j < kTile (the caller keeps j < nt).
-__attribute__((target_clones("avx512f", "arch=haswell", "default")))
-void TileKernel(const float* x, int64_t m, int64_t k, const float* panel, float* y, int64_t ldy,
-                int64_t nt) {
-  for (int64_t i = 0; i < m; ++i) {
-    const float* xi = x + i * k;
-    float acc[kTile] = {};
-    for (int64_t kk = 0; kk < k; ++kk) {
-      const float a = xi[kk];
-      const float* p = panel + kk * kTile;
-      for (int64_t j = 0; j < kTile; ++j) acc[j] = __builtin_fmaf(a, p[j], acc[j]);
-    }
-    for (int64_t j = 0; j < nt; ++j) y[i * ldy + j] = acc[j];
-  }
-}
-}  // namespace
 
 void MatMul(const float* x, int64_t m, const WeightMatrix& w, float* y) {
   const int64_t n = w.rows, k = w.cols;
   if (m == 0 || n == 0) return;
+  const bool simd = CurrentSimdTarget() != SimdTarget::kScalar;
   ParallelChunks(n, kTile, static_cast<double>(m) * k, [&](int64_t n0, int64_t n1) {
     thread_local std::vector<float> row, panel;  // [k], [k, kTile]
     row.resize(static_cast<size_t>(k));
@@ -52,7 +35,11 @@ void MatMul(const float* x, int64_t m, const WeightMatrix& w, float* y) {
       }
       for (int64_t kk = 0; kk < k; ++kk) panel[kk * kTile + (r - n0)] = src[kk];
     }
-    TileKernel(x, m, k, panel.data(), y + n0, n, n1 - n0);
+    if (simd) {
+      TileSimd(x, m, k, panel.data(), y + n0, n, n1 - n0);
+    } else {
+      TileScalar(x, m, k, panel.data(), y + n0, n, n1 - n0);
+    }
   });
 }
 

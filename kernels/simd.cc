@@ -1,0 +1,83 @@
+#include "kernels/simd.h"
+
+#include "hwy/targets.h"
+
+namespace sculpt::kernels {
+
+// What the CPU supports, read once before any target is forced.
+int64_t RealTargets() {
+  static const int64_t targets = [] {
+    hwy::SetSupportedTargetsForTest(0);
+    return hwy::SupportedTargets();
+  }();
+  return targets;
+}
+
+namespace {
+SimdTarget g_target = SimdTarget::kScalar;
+bool g_initialized = false;
+
+int64_t HwyBit(SimdTarget t) {
+  switch (t) {
+    case SimdTarget::kAvx512: return HWY_AVX3;
+    case SimdTarget::kAvx2: return HWY_AVX2;
+    case SimdTarget::kScalar: return 0;
+  }
+  return 0;
+}
+
+SimdTarget Best() {
+  for (SimdTarget t : {SimdTarget::kAvx512, SimdTarget::kAvx2})
+    if (SimdTargetSupported(t)) return t;
+  return SimdTarget::kScalar;
+}
+}  // namespace
+
+std::string_view SimdTargetName(SimdTarget t) {
+  switch (t) {
+    case SimdTarget::kScalar: return "scalar";
+    case SimdTarget::kAvx2: return "avx2";
+    case SimdTarget::kAvx512: return "avx512";
+  }
+  return "scalar";
+}
+
+bool SimdTargetSupported(SimdTarget t) {
+  return t == SimdTarget::kScalar || (RealTargets() & HwyBit(t)) != 0;
+}
+
+Status SetSimdTarget(std::string_view name) {
+  SimdTarget t;
+  if (name == "best") {
+    hwy::SetSupportedTargetsForTest(0);  // back to what the CPU supports
+    t = Best();
+  } else if (name == "avx512") {
+    t = SimdTarget::kAvx512;
+  } else if (name == "avx2") {
+    t = SimdTarget::kAvx2;
+  } else if (name == "scalar") {
+    t = SimdTarget::kScalar;
+  } else {
+    return InvalidArgument("unknown --simd target '{}' (best, avx512, avx2, scalar)", Printable(name));
+  }
+  if (name != "best") {
+    hwy::SetSupportedTargetsForTest(0);
+    if (!SimdTargetSupported(t)) {
+      return InvalidArgument("--simd {}: this CPU does not support it", name);
+    }
+    if (t != SimdTarget::kScalar) hwy::SetSupportedTargetsForTest(HwyBit(t) | HWY_EMU128);
+  }
+  g_target = t;
+  g_initialized = true;
+  return Status::Ok();
+}
+
+SimdTarget CurrentSimdTarget() {
+  if (!g_initialized) {
+    g_target = Best();
+    g_initialized = true;
+  }
+  return g_target;
+}
+
+}  // namespace sculpt::kernels

@@ -1,0 +1,183 @@
+// The determinism contract: a row's result never depends on its batch mates, the thread count or
+// the SIMD target. Kernel level (random shapes and weight types) and model level (logits in
+// batches, whole generations across threads and targets).
+#include <cstring>
+#include <random>
+
+#include "denoiser/denoiser.h"
+#include "engine/engine.h"
+#include "kernels/kernels.h"
+#include "kernels/simd.h"
+#include "tests/test_util.h"
+
+namespace sculpt {
+namespace {
+
+using kernels::GgmlType;
+using kernels::SimdTarget;
+
+std::vector<SimdTarget> Targets() {
+  std::vector<SimdTarget> t;
+  for (SimdTarget x : {SimdTarget::kScalar, SimdTarget::kAvx2, SimdTarget::kAvx512})
+    if (kernels::SimdTargetSupported(x)) t.push_back(x);
+  return t;
+}
+
+struct Restore {  // puts threads and target back after a test
+  ~Restore() {
+    kernels::SetThreads(1);
+    (void)kernels::SetSimdTarget("best");
+  }
+};
+
+// Random weights of the given type, [n, k], as raw ggml blocks.
+std::vector<uint8_t> RandomWeights(GgmlType type, int64_t n, int64_t k, std::mt19937& rng) {
+  const auto traits = *kernels::TraitsOf(static_cast<uint32_t>(type));
+  std::vector<uint8_t> w(static_cast<size_t>(n * k / traits.block_size * traits.type_size));
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  for (auto& b : w) b = static_cast<uint8_t>(byte(rng));
+  auto half_at = [&](size_t off) {  // finite, small scales
+    const uint16_t h = kernels::FloatToHalf(val(rng) * 0.05f);
+    std::memcpy(w.data() + off, &h, 2);
+  };
+  const size_t blocks = w.size() / static_cast<size_t>(traits.type_size);
+  for (size_t b = 0; b < blocks; ++b) {
+    const size_t base = b * static_cast<size_t>(traits.type_size);
+    switch (type) {
+      case GgmlType::kF32:
+        for (size_t i = 0; i < 1; ++i) {
+          const float f = val(rng);
+          std::memcpy(w.data() + base, &f, 4);
+        }
+        break;
+      case GgmlType::kF16: {
+        const uint16_t h = kernels::FloatToHalf(val(rng));
+        std::memcpy(w.data() + base, &h, 2);
+        break;
+      }
+      case GgmlType::kQ8_0: case GgmlType::kQ4_0: half_at(base); break;
+      case GgmlType::kQ4_K: half_at(base); half_at(base + 2); break;
+      default: break;
+    }
+  }
+  return w;
+}
+
+TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
+  Restore restore;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  const struct { GgmlType type; int64_t n, k; } shapes[] = {
+      {GgmlType::kF32, 37, 29}, {GgmlType::kF32, 16, 1}, {GgmlType::kF16, 45, 64},
+      {GgmlType::kQ8_0, 33, 96}, {GgmlType::kQ4_0, 17, 64}, {GgmlType::kQ4_K, 21, 256},
+      {GgmlType::kF32, 130, 300}};
+  for (const auto& s : shapes) {
+    SCOPED_TRACE(kernels::TypeName(static_cast<uint32_t>(s.type)) + " n=" + std::to_string(s.n) +
+                 " k=" + std::to_string(s.k));
+    const auto bytes = RandomWeights(s.type, s.n, s.k, rng);
+    const auto traits = *kernels::TraitsOf(static_cast<uint32_t>(s.type));
+    const kernels::WeightMatrix w{s.type, bytes.data(), s.n, s.k, s.k / traits.block_size * traits.type_size};
+    const int64_t max_m = 257;
+    std::vector<float> x(static_cast<size_t>(max_m * s.k));
+    for (float& v : x) v = val(rng);
+    // Reference: every row alone, scalar target, one thread.
+    ASSERT_TRUE(kernels::SetSimdTarget("scalar").ok());
+    kernels::SetThreads(1);
+    std::vector<float> alone(static_cast<size_t>(max_m * s.n));
+    for (int64_t i = 0; i < max_m; ++i) kernels::MatMul(x.data() + i * s.k, 1, w, alone.data() + i * s.n);
+    for (SimdTarget t : Targets()) {
+      ASSERT_TRUE(kernels::SetSimdTarget(kernels::SimdTargetName(t)).ok());
+      for (int threads : {1, 2}) {
+        kernels::SetThreads(threads);
+        for (int64_t m : {1, 2, 7, 64, 257}) {
+          std::vector<float> y(static_cast<size_t>(m * s.n));
+          kernels::MatMul(x.data(), m, w, y.data());
+          EXPECT_EQ(std::memcmp(y.data(), alone.data(), y.size() * 4), 0)
+              << kernels::SimdTargetName(t) << " threads=" << threads << " m=" << m;
+        }
+      }
+    }
+  }
+}
+
+uint64_t Hash(const std::vector<float>& v) {  // FNV-1a over the bits
+  uint64_t h = 1469598103934665603ull;
+  for (float f : v) {
+    uint32_t b;
+    std::memcpy(&b, &f, 4);
+    for (int i = 0; i < 4; ++i) h = (h ^ ((b >> (8 * i)) & 0xFF)) * 1099511628211ull;
+  }
+  return h;
+}
+
+// One request's logits equal, bit for bit, its logits inside batches of 1-15 other requests of
+// different lengths.
+TEST(Determinism, LogitsIgnoreBatchMates) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  Restore restore;
+  std::mt19937 rng(11);
+  for (const char* model : {"llada-tiny.gguf", "llada-tiny.q8_0.gguf", "dream-tiny.gguf",
+                            "llama-tiny.q4_k.gguf", "qwen2-tiny.gguf"}) {
+    SCOPED_TRACE(model);
+    auto engine = Engine::Load((ref / "models" / model).string(), {.threads = 2});
+    ASSERT_TRUE(engine.ok()) << engine.status().message();
+    std::uniform_int_distribution<int> tok(0, 505), len(1, 40);
+    std::vector<int32_t> request(23);
+    for (auto& t : request) t = tok(rng);
+    const auto alone = (*(*engine)->AllLogits({request}))[0];
+    for (int mates : {1, 3, 8, 15}) {
+      std::vector<std::vector<int32_t>> batch;
+      for (int i = 0; i < mates; ++i) {
+        std::vector<int32_t> other(static_cast<size_t>(len(rng)));
+        for (auto& t : other) t = tok(rng);
+        batch.push_back(std::move(other));
+      }
+      const size_t where = static_cast<size_t>(mates / 2);
+      batch.insert(batch.begin() + static_cast<long>(where), request);
+      const auto all = *(*engine)->AllLogits(batch);
+      EXPECT_EQ(Hash(all[where]), Hash(alone)) << mates << " batch mates";
+    }
+  }
+}
+
+// Whole generations (diffusion and autoregressive): identical ids and logits across thread counts
+// and SIMD targets.
+TEST(Determinism, GenerationsIgnoreThreadsAndTarget) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  Restore restore;
+  for (const char* model : {"llada-tiny.gguf", "dream-tiny.gguf", "llama-tiny.gguf"}) {
+    SCOPED_TRACE(model);
+    auto engine = Engine::Load((ref / "models" / model).string(), {.threads = 1});
+    ASSERT_TRUE(engine.ok());
+    GenerateRequest req;
+    req.prompt_tokens = {100, 200, 300, 400, 50};
+    req.options.n_generate = 16;
+    req.options.steps = 8;
+    req.options.sampler.temperature = 0.7;
+    req.options.seed = 3;
+    req.options.early_stop = false;
+    std::vector<int32_t> first_ids;
+    uint64_t first_hash = 0;
+    for (SimdTarget t : Targets()) {
+      ASSERT_TRUE(SetSimd(kernels::SimdTargetName(t)).ok());
+      for (int threads : {1, 2}) {
+        SetThreads(threads);
+        auto r = (*engine)->Generate(req);
+        ASSERT_TRUE(r.ok()) << r.status().message();
+        std::vector<int32_t> seq = r->prompt_ids;
+        seq.insert(seq.end(), r->result.ids.begin(), r->result.ids.end());
+        const uint64_t h = Hash((*(*engine)->AllLogits({seq}))[0]);
+        if (first_ids.empty()) {
+          first_ids = r->result.ids;
+          first_hash = h;
+        }
+        EXPECT_EQ(r->result.ids, first_ids) << kernels::SimdTargetName(t) << " threads=" << threads;
+        EXPECT_EQ(h, first_hash) << kernels::SimdTargetName(t) << " threads=" << threads;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sculpt
