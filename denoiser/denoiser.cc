@@ -16,7 +16,10 @@ void SetThreads(int threads) {
   kernels::SetThreads(threads);
 }
 
-using kernels::MatMul;
+// Every matrix product goes through the packed panels.
+inline void MatMul(const float* x, int64_t m, const kernels::PackedMatrix& w, float* y) {
+  kernels::MatMulPacked(x, m, w, y);
+}
 
 StatusOr<std::unique_ptr<Denoiser>> Denoiser::Load(const std::string& path,
                                                    const LoadOptions& options) {
@@ -30,17 +33,14 @@ StatusOr<std::unique_ptr<Denoiser>> Denoiser::FromFile(gguf::File file,
                                                        const LoadOptions& options) {
   SCULPT_ASSIGN_OR_RETURN(ModelConfig config, ReadModelConfig(file));
   SCULPT_ASSIGN_OR_RETURN(Weights weights, BindWeights(file, config));
-  if (options.prefault) {
-    file.Prefault([&](uint64_t done, uint64_t total) {
-      if (options.progress) options.progress("loading", done, total);
-    });
-  }
-  return std::unique_ptr<Denoiser>(
-      new Denoiser(std::move(file), std::move(config), std::move(weights)));
+  PackedWeights packed = PackWeights(weights, options.progress);
+  return std::unique_ptr<Denoiser>(new Denoiser(std::move(file), std::move(config),
+                                                std::move(weights), std::move(packed)));
 }
 
-Denoiser::Denoiser(gguf::File file, ModelConfig config, Weights weights)
-    : file_(std::move(file)), config_(std::move(config)), weights_(std::move(weights)) {}
+Denoiser::Denoiser(gguf::File file, ModelConfig config, Weights weights, PackedWeights packed)
+    : file_(std::move(file)), config_(std::move(config)), weights_(std::move(weights)),
+      packed_(std::move(packed)) {}
 
 KVCache Denoiser::NewCache(int64_t capacity) const {
   return KVCache(config_.n_layer, capacity, config_.n_head_kv * config_.head_dim);
@@ -135,7 +135,7 @@ Status Denoiser::Forward(std::span<const SequenceInput> batch, Logits* out) {
   out->rows = n_rows;
   out->n_vocab = c.n_vocab;
   out->data.resize(static_cast<size_t>(n_rows * c.n_vocab));
-  MatMul(a.out_rows.data(), n_rows, weights_.output, out->data.data());
+  MatMul(a.out_rows.data(), n_rows, packed_.output, out->data.data());
   if (!weights_.output_bias.empty()) {
     kernels::AddBias(out->data.data(), n_rows, c.n_vocab, weights_.output_bias.data());
   }
@@ -146,15 +146,16 @@ Status Denoiser::Forward(std::span<const SequenceInput> batch, Logits* out) {
 // residual connection (the same for every registered architecture).
 void Denoiser::Layer(int64_t il, std::span<const SequenceInput> batch) {
   const ModelConfig& c = config_;
-  const LayerWeights& w = weights_.layers[il];
+  const LayerWeights& w = weights_.layers[il];  // norms and biases
+  const PackedLayer& p = packed_.layers[il];    // matrices
   Activations& a = act_;
   const int64_t T = a.n_tokens;
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
 
   kernels::RmsNorm(a.x.data(), w.attn_norm.data(), T, c.n_embd, c.rms_eps, a.h.data());
-  MatMul(a.h.data(), T, w.wq, a.q.data());
-  MatMul(a.h.data(), T, w.wk, a.k.data());
-  MatMul(a.h.data(), T, w.wv, a.v.data());
+  MatMul(a.h.data(), T, p.wq, a.q.data());
+  MatMul(a.h.data(), T, p.wk, a.k.data());
+  MatMul(a.h.data(), T, p.wv, a.v.data());
   if (!w.bq.empty()) kernels::AddBias(a.q.data(), T, q_dim, w.bq.data());
   if (!w.bk.empty()) kernels::AddBias(a.k.data(), T, kv_dim, w.bk.data());
   if (!w.bv.empty()) kernels::AddBias(a.v.data(), T, kv_dim, w.bv.data());
@@ -163,14 +164,14 @@ void Denoiser::Layer(int64_t il, std::span<const SequenceInput> batch) {
   kernels::ApplyRope(a.k.data(), T, kv_dim, c.n_head_kv, c.head_dim, c.rope_dim, c.arch->rope,
                      a.rope.data());
   AttentionForBatch(il, batch);
-  MatMul(a.attn.data(), T, w.wo, a.proj.data());
+  MatMul(a.attn.data(), T, p.wo, a.proj.data());
   kernels::AddInPlace(a.x.data(), a.proj.data(), T * c.n_embd);
 
   kernels::RmsNorm(a.x.data(), w.ffn_norm.data(), T, c.n_embd, c.rms_eps, a.h.data());
-  MatMul(a.h.data(), T, w.w_gate, a.gate.data());
-  MatMul(a.h.data(), T, w.w_up, a.up.data());
+  MatMul(a.h.data(), T, p.w_gate, a.gate.data());
+  MatMul(a.h.data(), T, p.w_up, a.up.data());
   kernels::SwiGlu(a.gate.data(), a.up.data(), T * c.n_ff, a.gate.data());
-  MatMul(a.gate.data(), T, w.w_down, a.proj.data());
+  MatMul(a.gate.data(), T, p.w_down, a.proj.data());
   kernels::AddInPlace(a.x.data(), a.proj.data(), T * c.n_embd);
 }
 

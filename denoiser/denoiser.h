@@ -51,8 +51,7 @@ struct Logits {
 };
 
 struct LoadOptions {
-  ProgressFn progress;   // optional
-  bool prefault = true;  // read every page of the file once at load
+  ProgressFn progress;  // optional: ("packing", matrices done, total)
 };
 
 class Denoiser {
@@ -66,6 +65,7 @@ class Denoiser {
   const ModelConfig& config() const { return config_; }
   const gguf::File& file() const { return file_; }
   const Weights& weights() const { return weights_; }
+  size_t packed_bytes() const { return packed_.bytes; }
 
   // A cache able to hold `capacity` tokens of one sequence.
   KVCache NewCache(int64_t capacity) const;
@@ -74,14 +74,15 @@ class Denoiser {
   Status Forward(std::span<const SequenceInput> batch, Logits* out);
 
  private:
-  Denoiser(gguf::File file, ModelConfig config, Weights weights);
+  Denoiser(gguf::File file, ModelConfig config, Weights weights, PackedWeights packed);
   Status Validate(std::span<const SequenceInput> batch) const;
   void Layer(int64_t il, std::span<const SequenceInput> batch);
   void AttentionForBatch(int64_t il, std::span<const SequenceInput> batch);
 
   gguf::File file_;
   ModelConfig config_;
-  Weights weights_;
+  Weights weights_;        // validated views into the file (embedding lookup reads them)
+  PackedWeights packed_;   // what the matrix products read
 
   // Activations, grown to the largest batch seen and reused (STYLE.md rule 7). T = total tokens.
   struct Activations {

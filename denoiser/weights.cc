@@ -100,4 +100,30 @@ StatusOr<Weights> BindWeights(const gguf::File& f, const ModelConfig& c) {
   return w;
 }
 
+PackedWeights PackWeights(const Weights& w, const ProgressFn& progress) {
+  PackedWeights p;
+  const uint64_t total = w.layers.size() * 7 + 1;
+  uint64_t done = 0;
+  auto pack = [&](const kernels::WeightMatrix& m) {
+    kernels::PackedMatrix packed = kernels::Pack(m);
+    p.bytes += packed.bytes();
+    if (progress) progress("packing", ++done, total);
+    return packed;
+  };
+  p.layers.resize(w.layers.size());
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    const LayerWeights& l = w.layers[i];
+    PackedLayer& q = p.layers[i];
+    q.wq = pack(l.wq);
+    q.wk = pack(l.wk);
+    q.wv = pack(l.wv);
+    q.wo = pack(l.wo);
+    q.w_gate = pack(l.w_gate);
+    q.w_up = pack(l.w_up);
+    q.w_down = pack(l.w_down);
+  }
+  p.output = pack(w.output);
+  return p;
+}
+
 }  // namespace sculpt

@@ -5,10 +5,12 @@
 
 #include <vector>
 
+#include "base/progress.h"
 #include "base/status.h"
 #include "denoiser/gguf/gguf.h"
 #include "denoiser/model_config.h"
 #include "kernels/kernels.h"
+#include "kernels/packed.h"
 
 namespace sculpt {
 
@@ -35,5 +37,17 @@ struct Weights {
 };
 
 StatusOr<Weights> BindWeights(const gguf::File& file, const ModelConfig& config);
+
+// The matrices packed into kernel panels (kernels/packed.h), done once at load.
+struct PackedLayer {
+  kernels::PackedMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
+};
+struct PackedWeights {
+  std::vector<PackedLayer> layers;  // [n_layer]
+  kernels::PackedMatrix output;     // [n_vocab, n_embd]
+  size_t bytes = 0;
+};
+// `progress` gets (matrices done, matrices total).
+PackedWeights PackWeights(const Weights& w, const ProgressFn& progress);
 
 }  // namespace sculpt

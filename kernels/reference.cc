@@ -1,6 +1,7 @@
 // Scalar twins of the SIMD kernels (STYLE.md rule 10): the same operations in the same order,
 // std::fma where the SIMD code uses FMA, so every target gives the same bits.
 #include <cmath>
+#include <cstring>
 
 #include "kernels/matmul_tile.h"
 
@@ -13,6 +14,56 @@ void TileScalar(const float* x, int64_t m, int64_t k, const float* panel, float*
     for (int64_t kk = 0; kk < k; ++kk) {
       const float a = x[i * k + kk];
       for (int64_t j = 0; j < kTile; ++j) acc[j] = std::fma(a, panel[kk * kTile + j], acc[j]);
+    }
+    for (int64_t j = 0; j < nt; ++j) y[i * ldy + j] = acc[j];
+  }
+}
+
+}  // namespace sculpt::kernels
+
+// ---- packed panels (kernels/packed.h) ---------------------------------------------------------
+#include "kernels/packed.h"
+#include "kernels/quant.h"
+
+namespace sculpt::kernels {
+
+namespace {
+// The kTile weights of tile t at column k, as floats (the scalar twin of the SIMD loads).
+void WeightsAt(const PackedMatrix& w, int64_t t, int64_t k, float* out) {
+  const int64_t at = (t * w.cols + k) * kTile;
+  switch (w.format) {
+    case PanelFormat::kF32:
+      std::memcpy(out, reinterpret_cast<const float*>(w.values.data()) + at, kTile * sizeof(float));
+      return;
+    case PanelFormat::kF16:
+      for (int64_t j = 0; j < kTile; ++j) out[j] = HalfToFloat(reinterpret_cast<const uint16_t*>(w.values.data())[at + j]);
+      return;
+    case PanelFormat::kBF16:
+      for (int64_t j = 0; j < kTile; ++j) out[j] = Bf16ToFloat(reinterpret_cast<const uint16_t*>(w.values.data())[at + j]);
+      return;
+    case PanelFormat::kI8: {
+      const int8_t* q = reinterpret_cast<const int8_t*>(w.values.data()) + at;
+      const int64_t n_blocks = w.cols / w.block;
+      const float* scale = w.scales.data() + (t * n_blocks * (w.has_min ? 2 : 1) + k / w.block) * kTile;
+      const float* min = scale + n_blocks * kTile;
+      for (int64_t j = 0; j < kTile; ++j) {
+        out[j] = scale[j] * static_cast<float>(q[j]);
+        if (w.has_min) out[j] = out[j] - min[j];
+      }
+      return;
+    }
+  }
+}
+}  // namespace
+
+void PackedTileScalar(const float* x, int64_t m, const PackedMatrix& w, int64_t t, float* y,
+                      int64_t ldy, int64_t nt) {
+  float wk[kTile];
+  for (int64_t i = 0; i < m; ++i) {
+    float acc[kTile] = {};
+    for (int64_t k = 0; k < w.cols; ++k) {
+      WeightsAt(w, t, k, wk);
+      for (int64_t j = 0; j < kTile; ++j) acc[j] = std::fma(x[i * w.cols + k], wk[j], acc[j]);
     }
     for (int64_t j = 0; j < nt; ++j) y[i * ldy + j] = acc[j];
   }

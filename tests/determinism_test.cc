@@ -7,6 +7,7 @@
 #include "denoiser/denoiser.h"
 #include "engine/engine.h"
 #include "kernels/kernels.h"
+#include "kernels/packed.h"
 #include "kernels/simd.h"
 #include "tests/test_util.h"
 
@@ -58,10 +59,57 @@ std::vector<uint8_t> RandomWeights(GgmlType type, int64_t n, int64_t k, std::mt1
       }
       case GgmlType::kQ8_0: case GgmlType::kQ4_0: half_at(base); break;
       case GgmlType::kQ4_K: half_at(base); half_at(base + 2); break;
+      case GgmlType::kQ6_K: half_at(base + 208); break;
+      case GgmlType::kBF16: {
+        const float f = val(rng);
+        uint32_t bits;
+        std::memcpy(&bits, &f, 4);
+        const uint16_t h = static_cast<uint16_t>(bits >> 16);
+        std::memcpy(w.data() + base, &h, 2);
+        break;
+      }
       default: break;
     }
   }
   return w;
+}
+
+// Packed panels (formed in registers from f16/bf16/int8) give the bits of the dequantize-then-
+// multiply reference, for every type, target, thread count and batch size.
+TEST(Determinism, PackedMatMulEqualsReference) {
+  Restore restore;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  const struct { GgmlType type; int64_t n, k; } shapes[] = {
+      {GgmlType::kF32, 37, 29}, {GgmlType::kF16, 45, 64}, {GgmlType::kBF16, 20, 48},
+      {GgmlType::kQ8_0, 33, 96}, {GgmlType::kQ4_0, 17, 64}, {GgmlType::kQ4_K, 21, 512},
+      {GgmlType::kQ6_K, 19, 256}};
+  for (const auto& s : shapes) {
+    SCOPED_TRACE(kernels::TypeName(static_cast<uint32_t>(s.type)));
+    const auto bytes = RandomWeights(s.type, s.n, s.k, rng);
+    const auto traits = *kernels::TraitsOf(static_cast<uint32_t>(s.type));
+    const kernels::WeightMatrix w{s.type, bytes.data(), s.n, s.k, s.k / traits.block_size * traits.type_size};
+    const kernels::PackedMatrix packed = kernels::Pack(w);
+    const int64_t m = 37;
+    std::vector<float> x(static_cast<size_t>(m * s.k));
+    for (float& v : x) v = val(rng);
+    ASSERT_TRUE(kernels::SetSimdTarget("scalar").ok());
+    kernels::SetThreads(1);
+    std::vector<float> want(static_cast<size_t>(m * s.n));
+    kernels::MatMul(x.data(), m, w, want.data());
+    for (SimdTarget t : Targets()) {
+      ASSERT_TRUE(kernels::SetSimdTarget(kernels::SimdTargetName(t)).ok());
+      for (int threads : {1, 2}) {
+        kernels::SetThreads(threads);
+        for (int64_t rows : {int64_t{1}, int64_t{3}, m}) {
+          std::vector<float> got(static_cast<size_t>(rows * s.n));
+          kernels::MatMulPacked(x.data(), rows, packed, got.data());
+          EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * 4), 0)
+              << kernels::SimdTargetName(t) << " threads=" << threads << " m=" << rows;
+        }
+      }
+    }
+  }
 }
 
 TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {

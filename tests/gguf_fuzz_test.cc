@@ -25,9 +25,7 @@ Outcome LoadAndRun(const std::vector<uint8_t>& bytes) {
     } else {
       EXPECT_EQ(tok.status().message().find('\n'), std::string::npos);
     }
-    LoadOptions options;
-    options.prefault = false;
-    auto model = Denoiser::FromFile(std::move(file).value(), options);
+    auto model = Denoiser::FromFile(std::move(file).value());
     if (model.ok()) {
       const auto& c = (*model)->config();
       std::vector<int32_t> tokens = {0, 1, static_cast<int32_t>(c.n_vocab - 1), 2};

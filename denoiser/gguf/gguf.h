@@ -89,10 +89,6 @@ class File {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* FindTensor(std::string_view name) const;
 
-  // Every page of the data section, read once in order (so a cold file is paged in up front);
-  // progress is reported as (bytes done, bytes total).
-  template <typename Fn>
-  void Prefault(const Fn& progress) const;
 
  private:
   static StatusOr<File> Parse(std::shared_ptr<const Bytes> bytes);
@@ -108,18 +104,5 @@ class File {
   std::unordered_map<std::string_view, size_t> tensor_index_;
 };
 
-template <typename Fn>
-void File::Prefault(const Fn& progress) const {
-  const auto s = bytes_->span();
-  const uint64_t total = s.size() - data_offset_;
-  constexpr uint64_t kChunk = 64ull << 20;
-  volatile uint8_t sink = 0;
-  for (uint64_t off = 0; off < total; off += kChunk) {
-    const uint64_t end = off + kChunk < total ? off + kChunk : total;
-    for (uint64_t p = off; p < end; p += 4096) sink = sink + s[data_offset_ + p];
-    progress(end, total);
-  }
-  (void)sink;
-}
 
 }  // namespace sculpt::gguf

@@ -1,0 +1,170 @@
+#include "kernels/packed.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "base/check.h"
+#include "kernels/parallel.h"
+#include "kernels/simd.h"
+
+namespace sculpt::kernels {
+
+namespace {
+
+uint16_t LoadU16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+
+size_t ElementSize(PanelFormat f) {
+  switch (f) {
+    case PanelFormat::kF32: return 4;
+    case PanelFormat::kF16: case PanelFormat::kBF16: return 2;
+    case PanelFormat::kI8: return 1;
+  }
+  return 4;
+}
+
+// Fills the int8 panel of one row r (column j of tile t): q values and their scales/mins.
+void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, int64_t j) {
+  const uint8_t* src = w.data + r * w.row_bytes;
+  int8_t* q = reinterpret_cast<int8_t*>(p.values.data()) + t * p.cols * kTile;
+  const int64_t n_blocks = p.cols / p.block;
+  float* scale = p.scales.data() + t * n_blocks * kTile * (p.has_min ? 2 : 1);
+  float* min = scale + n_blocks * kTile;
+  auto put = [&](int64_t k, int v) { q[k * kTile + j] = static_cast<int8_t>(v); };
+  switch (w.type) {
+    case GgmlType::kQ8_0:
+      for (int64_t b = 0; b < n_blocks; ++b, src += sizeof(BlockQ8_0)) {
+        scale[b * kTile + j] = HalfToFloat(LoadU16(src));
+        for (int i = 0; i < kQK; ++i) put(b * kQK + i, static_cast<int8_t>(src[2 + i]));
+      }
+      break;
+    case GgmlType::kQ4_0:
+      for (int64_t b = 0; b < n_blocks; ++b, src += sizeof(BlockQ4_0)) {
+        scale[b * kTile + j] = HalfToFloat(LoadU16(src));
+        for (int i = 0; i < kQK / 2; ++i) {
+          put(b * kQK + i, (src[2 + i] & 0x0F) - 8);
+          put(b * kQK + i + kQK / 2, (src[2 + i] >> 4) - 8);
+        }
+      }
+      break;
+    case GgmlType::kQ4_K:  // 8 sub-blocks of 32: w = (d*sc) q - (dmin*m), as DequantizeQ4_K
+      for (int64_t sb = 0; sb < p.cols / kQK_K; ++sb, src += sizeof(BlockQ4_K)) {
+        const float d = HalfToFloat(LoadU16(src)), dmin = HalfToFloat(LoadU16(src + 2));
+        const uint8_t* sc = src + 4;
+        const uint8_t* qs = src + 16;
+        for (int s = 0; s < 8; ++s) {
+          uint8_t scv, mv;
+          if (s < 4) {
+            scv = sc[s] & 63;
+            mv = sc[s + 4] & 63;
+          } else {
+            scv = static_cast<uint8_t>((sc[s + 4] & 0xF) | ((sc[s - 4] >> 6) << 4));
+            mv = static_cast<uint8_t>((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4));
+          }
+          const int64_t b = sb * 8 + s;
+          scale[b * kTile + j] = d * scv;
+          min[b * kTile + j] = dmin * mv;
+          const uint8_t* qq = qs + (s / 2) * 32;
+          for (int l = 0; l < 32; ++l) put(b * 32 + l, (s % 2 == 0) ? (qq[l] & 0xF) : (qq[l] >> 4));
+        }
+      }
+      break;
+    case GgmlType::kQ6_K:  // 16 sub-blocks of 16: w = (d*sc) q, q in -32..31, as DequantizeQ6_K
+      for (int64_t sb = 0; sb < p.cols / kQK_K; ++sb, src += sizeof(BlockQ6_K)) {
+        const uint8_t* ql = src;
+        const uint8_t* qh = src + 128;
+        const int8_t* sc = reinterpret_cast<const int8_t*>(src + 192);
+        const float d = HalfToFloat(LoadU16(src + 208));
+        for (int s = 0; s < 16; ++s) scale[(sb * 16 + s) * kTile + j] = d * static_cast<float>(sc[s]);
+        for (int n = 0; n < 2; ++n) {
+          const int64_t base = sb * kQK_K + n * 128;
+          for (int l = 0; l < 32; ++l) {
+            put(base + l, ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+            put(base + l + 32, ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            put(base + l + 64, ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+            put(base + l + 96, ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+          }
+          ql += 64;
+          qh += 32;
+        }
+      }
+      break;
+    default:
+      SCULPT_CHECK(false && "PackQuantRow: not a quantized type");
+  }
+}
+
+}  // namespace
+
+size_t PackedMatrix::bytes() const {
+  return static_cast<size_t>(n_tiles * cols * kTile) * ElementSize(format) +
+         (format == PanelFormat::kI8 ? static_cast<size_t>(n_tiles * (cols / block) * kTile) *
+                                           (has_min ? 2 : 1) * sizeof(float)
+                                     : 0);
+}
+
+PackedMatrix Pack(const WeightMatrix& w) {
+  PackedMatrix p;
+  p.source = w.type;
+  p.rows = w.rows;
+  p.cols = w.cols;
+  p.n_tiles = (w.rows + kTile - 1) / kTile;
+  switch (w.type) {
+    case GgmlType::kF32: p.format = PanelFormat::kF32; break;
+    case GgmlType::kF16: p.format = PanelFormat::kF16; break;
+    case GgmlType::kBF16: p.format = PanelFormat::kBF16; break;
+    case GgmlType::kQ8_0: case GgmlType::kQ4_0: p.format = PanelFormat::kI8; p.block = kQK; break;
+    case GgmlType::kQ4_K: p.format = PanelFormat::kI8; p.block = 32; p.has_min = true; break;
+    case GgmlType::kQ6_K: p.format = PanelFormat::kI8; p.block = 16; break;
+    default: SCULPT_CHECK(false && "Pack: unsupported type");
+  }
+  const size_t elems = static_cast<size_t>(p.n_tiles * p.cols * kTile);
+  p.values.Reserve(elems * ElementSize(p.format));
+  std::memset(p.values.data(), 0, elems * ElementSize(p.format));
+  if (p.format == PanelFormat::kI8) {
+    const size_t n = static_cast<size_t>(p.n_tiles * (p.cols / p.block) * kTile) * (p.has_min ? 2 : 1);
+    p.scales.Reserve(n);
+    std::memset(p.scales.data(), 0, n * sizeof(float));
+  }
+  ParallelChunks(p.n_tiles, 1, static_cast<double>(p.cols) * kTile * 4, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      for (int64_t j = 0; j < kTile && t * kTile + j < p.rows; ++j) {
+        const int64_t r = t * kTile + j;
+        const uint8_t* src = w.data + r * w.row_bytes;
+        switch (p.format) {
+          case PanelFormat::kF32: {
+            float* dst = reinterpret_cast<float*>(p.values.data()) + t * p.cols * kTile;
+            for (int64_t k = 0; k < p.cols; ++k) std::memcpy(&dst[k * kTile + j], src + 4 * k, 4);
+            break;
+          }
+          case PanelFormat::kF16:
+          case PanelFormat::kBF16: {
+            uint16_t* dst = reinterpret_cast<uint16_t*>(p.values.data()) + t * p.cols * kTile;
+            for (int64_t k = 0; k < p.cols; ++k) dst[k * kTile + j] = LoadU16(src + 2 * k);
+            break;
+          }
+          case PanelFormat::kI8:
+            PackQuantRow(w, r, p, t, j);
+            break;
+        }
+      }
+    }
+  });
+  return p;
+}
+
+void MatMulPacked(const float* x, int64_t m, const PackedMatrix& w, float* y) {
+  if (m == 0 || w.rows == 0) return;
+  const bool simd = CurrentSimdTarget() != SimdTarget::kScalar;
+  ParallelChunks(w.n_tiles, 1, static_cast<double>(m) * w.cols * kTile, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t nt = std::min<int64_t>(kTile, w.rows - t * kTile);
+      if (simd) {
+        PackedTileSimd(x, m, w, t, y + t * kTile, w.rows, nt);
+      } else {
+        PackedTileScalar(x, m, w, t, y + t * kTile, w.rows, nt);
+      }
+    }
+  });
+}
+
+}  // namespace sculpt::kernels
