@@ -45,5 +45,6 @@ void RegisterLogits(CLI::App& app);
 void RegisterTokenize(CLI::App& app);
 void RegisterGenerate(CLI::App& app);
 void RegisterInfill(CLI::App& app);
+void RegisterBench(CLI::App& app);
 
 }  // namespace sculpt::cli

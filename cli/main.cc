@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   sculpt::cli::RegisterLogits(app);
   sculpt::cli::RegisterGenerate(app);
   sculpt::cli::RegisterInfill(app);
+  sculpt::cli::RegisterBench(app);
   sculpt::cli::RegisterTokenize(app);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,170 @@
+#include "bench/kernels_bench.h"
+
+#include <cblas.h>
+
+#include <Eigen/Dense>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <random>
+
+#include "bench/machine.h"
+#include "kernels/kernels.h"
+#include "kernels/packed.h"
+#include "kernels/simd.h"
+
+namespace sculpt::bench {
+
+namespace {
+
+using kernels::GgmlType;
+using Clock = std::chrono::steady_clock;
+
+std::string CpuName() {
+  std::ifstream f("/proc/cpuinfo");
+  for (std::string line; std::getline(f, line);) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown";
+}
+
+// Seconds per call: the minimum over repetitions, at least 3 runs and ~0.3 s in total.
+template <typename Fn>
+double TimeIt(const Fn& fn) {
+  fn();  // warm-up
+  double best = 1e30, total = 0.0;
+  for (int rep = 0; rep < 50 && (rep < 3 || total < 0.3); ++rep) {
+    const auto t0 = Clock::now();
+    fn();
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    best = std::min(best, s);
+    total += s;
+  }
+  return best;
+}
+
+// Random weights [n, k] in the given type, quantized from uniform floats.
+std::vector<uint8_t> RandomWeights(GgmlType type, int64_t n, int64_t k, std::mt19937& rng) {
+  const auto traits = *kernels::TraitsOf(static_cast<uint32_t>(type));
+  std::vector<uint8_t> w(static_cast<size_t>(n * k / traits.block_size * traits.type_size));
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& b : w) b = static_cast<uint8_t>(byte(rng));
+  const size_t blocks = w.size() / static_cast<size_t>(traits.type_size);
+  const uint16_t scale = kernels::FloatToHalf(0.01f);
+  for (size_t b = 0; b < blocks; ++b) {
+    uint8_t* p = w.data() + b * static_cast<size_t>(traits.type_size);
+    if (type == GgmlType::kF32) {
+      const float f = (byte(rng) - 128) / 128.0f;
+      std::memcpy(p, &f, 4);
+    } else if (type == GgmlType::kQ8_0 || type == GgmlType::kQ4_0 || type == GgmlType::kQ4_K) {
+      std::memcpy(p, &scale, 2);
+      if (type == GgmlType::kQ4_K) std::memcpy(p + 2, &scale, 2);
+    }
+  }
+  return w;
+}
+
+struct Shape {
+  int64_t n, k;
+  const char* name;
+};
+
+}  // namespace
+
+nlohmann::json RunKernelBench(const KernelBenchOptions& o) {
+  kernels::SetThreads(o.threads);
+  openblas_set_num_threads(o.threads);
+  Eigen::setNbThreads(o.threads);
+  nlohmann::json r;
+  r["cpu"] = CpuName();
+  r["threads"] = o.threads;
+  r["simd"] = std::string(kernels::SimdTargetName(kernels::CurrentSimdTarget()));
+  r["peak_gflops"] = MeasurePeakGflops(o.threads);
+  r["bandwidth_gbs"] = MeasureBandwidthGbs(o.threads);
+  std::mt19937 rng(1);
+
+  std::vector<Shape> shapes = {{512, 256, "tiny output"}, {512, 256, "tiny ffn_up"}, {256, 512, "tiny ffn_down"}};
+  if (o.quick) shapes.resize(1);
+  if (!o.quick) {
+    shapes.push_back({4096, 4096, "8B attn"});
+    shapes.push_back({14336, 4096, "8B ffn_up"});
+    shapes.push_back({4096, 14336, "8B ffn_down"});
+  }
+  const std::vector<int64_t> ms = o.quick ? std::vector<int64_t>{1, 64} : std::vector<int64_t>{1, 8, 32, 64, 256, 1024};
+  const GgmlType dtypes[] = {GgmlType::kF32, GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_K};
+
+  r["gemm"] = nlohmann::json::array();
+  r["gemv"] = nlohmann::json::array();
+  for (const Shape& s : shapes) {
+    const int64_t max_m = ms.back();
+    std::vector<float> x(static_cast<size_t>(max_m * s.k)), y(static_cast<size_t>(max_m * s.n));
+    for (float& v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
+    std::vector<float> wf(static_cast<size_t>(s.n * s.k));  // f32 weights for OpenBLAS / Eigen
+    for (GgmlType type : dtypes) {
+      if (o.quick && type != GgmlType::kF32 && type != GgmlType::kQ8_0) continue;
+      const auto traits = *kernels::TraitsOf(static_cast<uint32_t>(type));
+      const auto bytes = RandomWeights(type, s.n, s.k, rng);
+      const kernels::WeightMatrix raw{type, bytes.data(), s.n, s.k, s.k / traits.block_size * traits.type_size};
+      const kernels::PackedMatrix packed = kernels::Pack(raw);
+      for (int64_t row = 0; row < s.n; ++row) {
+        kernels::Dequantize(type, bytes.data() + row * raw.row_bytes, s.k, wf.data() + row * s.k);
+      }
+      for (int64_t m : ms) {
+        const double flops = 2.0 * static_cast<double>(m * s.n * s.k);
+        const double t = TimeIt([&] { kernels::MatMulPacked(x.data(), m, packed, y.data()); });
+        nlohmann::json e = {{"dtype", std::string(traits.name)}, {"shape", s.name}, {"m", m},
+                            {"n", s.n}, {"k", s.k}, {"gflops", flops / t / 1e9}};
+        const double tb = TimeIt([&] {
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(s.n),
+                      static_cast<int>(s.k), 1.0f, x.data(), static_cast<int>(s.k), wf.data(),
+                      static_cast<int>(s.k), 0.0f, y.data(), static_cast<int>(s.n));
+        });
+        using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+        Eigen::Map<const RowMajor> X(x.data(), m, s.k), W(wf.data(), s.n, s.k);
+        Eigen::Map<RowMajor> Y(y.data(), m, s.n);
+        const double te = TimeIt([&] { Y.noalias() = X * W.transpose(); });
+        e["openblas_gflops"] = flops / tb / 1e9;
+        e["eigen_gflops"] = flops / te / 1e9;
+        r["gemm"].push_back(e);
+        if (m == 1 && type != GgmlType::kF32) {
+          const double gbs = static_cast<double>(packed.bytes()) / t / 1e9;
+          r["gemv"].push_back({{"dtype", std::string(traits.name)}, {"shape", s.name}, {"n", s.n},
+                               {"k", s.k}, {"gbs", gbs},
+                               {"packed_bytes", packed.bytes()}, {"file_bytes", bytes.size()},
+                               {"fraction_of_bandwidth", gbs / r["bandwidth_gbs"].get<double>()}});
+        }
+      }
+    }
+  }
+  return r;
+}
+
+std::string FormatKernelBench(const nlohmann::json& r) {
+  char line[256];
+  std::string out;
+  std::snprintf(line, sizeof(line), "cpu: %s, threads %d, simd %s\nmeasured FMA peak %.1f GFLOP/s, read bandwidth %.1f GB/s\n\n",
+                r["cpu"].get<std::string>().c_str(), r["threads"].get<int>(), r["simd"].get<std::string>().c_str(),
+                r["peak_gflops"].get<double>(), r["bandwidth_gbs"].get<double>());
+  out += line;
+  out += "dtype  shape           m      n      k   sculpt GF/s  %peak  openblas  eigen  vs openblas\n";
+  for (const auto& e : r["gemm"]) {
+    std::snprintf(line, sizeof(line), "%-6s %-13s %5lld %6lld %6lld %10.1f %6.0f%% %9.1f %6.1f %8.2fx\n",
+                  e["dtype"].get<std::string>().c_str(), e["shape"].get<std::string>().c_str(),
+                  static_cast<long long>(e["m"].get<int64_t>()), static_cast<long long>(e["n"].get<int64_t>()),
+                  static_cast<long long>(e["k"].get<int64_t>()), e["gflops"].get<double>(),
+                  100.0 * e["gflops"].get<double>() / r["peak_gflops"].get<double>(),
+                  e["openblas_gflops"].get<double>(), e["eigen_gflops"].get<double>(),
+                  e["gflops"].get<double>() / e["openblas_gflops"].get<double>());
+    out += line;
+  }
+  out += "\nquantized GEMV (m = 1)\ndtype  shape           GB/s  of bandwidth  (packed bytes read)\n";
+  for (const auto& e : r["gemv"]) {
+    std::snprintf(line, sizeof(line), "%-6s %-13s %6.1f %8.0f%%      %.1f MB\n", e["dtype"].get<std::string>().c_str(),
+                  e["shape"].get<std::string>().c_str(), e["gbs"].get<double>(),
+                  100.0 * e["fraction_of_bandwidth"].get<double>(), e["packed_bytes"].get<double>() / 1e6);
+    out += line;
+  }
+  return out;
+}
+
+}  // namespace sculpt::bench

@@ -1,0 +1,21 @@
+// `sculpt bench kernels`: packed GEMM and quantized GEMV against the machine's measured FMA peak and
+// memory bandwidth, and against OpenBLAS and Eigen on the same shapes, all in one run.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace sculpt::bench {
+
+struct KernelBenchOptions {
+  int threads = 1;
+  bool quick = false;  // tiny shapes only (a smoke run)
+};
+
+// {"cpu", "threads", "peak_gflops", "bandwidth_gbs", "gemm": [...], "gemv": [...]}
+nlohmann::json RunKernelBench(const KernelBenchOptions& options);
+// The same as a human-readable table.
+std::string FormatKernelBench(const nlohmann::json& result);
+
+}  // namespace sculpt::bench

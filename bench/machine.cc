@@ -1,0 +1,96 @@
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "bench/machine.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace sculpt::bench::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// 16 independent accumulators hide the FMA latency; returns a value so nothing is optimized away.
+float FmaLoop(int64_t iters, double* flops) {
+  const hn::ScalableTag<float> d;
+  using V = decltype(hn::Zero(d));
+  V acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = hn::Set(d, 0.001f * i);
+  const V a = hn::Set(d, 0.999999f), b = hn::Set(d, 1e-7f);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 16; ++i) acc[i] = hn::MulAdd(acc[i], a, b);
+  V sum = acc[0];
+  for (int i = 1; i < 16; ++i) sum = hn::Add(sum, acc[i]);
+  *flops = 2.0 * 16 * static_cast<double>(hn::Lanes(d)) * static_cast<double>(iters);
+  return hn::GetLane(sum);
+}
+
+float ReadLoop(const float* p, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    s0 = hn::Add(s0, hn::LoadU(d, p + i));
+    s1 = hn::Add(s1, hn::LoadU(d, p + i + N));
+    s2 = hn::Add(s2, hn::LoadU(d, p + i + 2 * N));
+    s3 = hn::Add(s3, hn::LoadU(d, p + i + 3 * N));
+  }
+  return hn::GetLane(hn::Add(hn::Add(s0, s1), hn::Add(s2, s3)));
+}
+
+}  // namespace sculpt::bench::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include <omp.h>
+
+#include <chrono>
+#include <vector>
+
+#include "bench/machine.h"
+
+namespace sculpt::bench {
+HWY_EXPORT(FmaLoop);
+HWY_EXPORT(ReadLoop);
+
+namespace {
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+double MeasurePeakGflops(int threads) {
+  double best = 0.0;
+  for (int rep = 0; rep < 3; ++rep) {
+    double total = 0.0;
+    volatile float sink = 0.0f;
+    const double t0 = Now();
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+      double flops = 0.0;
+      sink = sink + HWY_DYNAMIC_DISPATCH(FmaLoop)(20'000'000, &flops);
+      total += flops;
+    }
+    best = std::max(best, total / (Now() - t0) / 1e9);
+  }
+  return best;
+}
+
+double MeasureBandwidthGbs(int threads) {
+  const size_t n = size_t{256} << 20;  // 1 GiB of floats
+  std::vector<float> buf(n, 1.0f);
+  double best = 0.0;
+  for (int rep = 0; rep < 3; ++rep) {
+    volatile float sink = 0.0f;
+    const double t0 = Now();
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      const size_t chunk = n / static_cast<size_t>(nt);
+      sink = sink + HWY_DYNAMIC_DISPATCH(ReadLoop)(buf.data() + chunk * static_cast<size_t>(t), chunk);
+    }
+    best = std::max(best, static_cast<double>(n) * sizeof(float) / (Now() - t0) / 1e9);
+  }
+  return best;
+}
+
+}  // namespace sculpt::bench
+#endif

@@ -1,0 +1,11 @@
+// What the machine can do, measured in the run that reports against it.
+#pragma once
+
+namespace sculpt::bench {
+
+// FMA throughput with every thread busy on independent register chains (GFLOP/s, 2 per FMA).
+double MeasurePeakGflops(int threads);
+// Read bandwidth of a buffer far larger than the caches (GB/s).
+double MeasureBandwidthGbs(int threads);
+
+}  // namespace sculpt::bench
