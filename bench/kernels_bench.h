@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -10,7 +11,8 @@ namespace sculpt::bench {
 
 struct KernelBenchOptions {
   int threads = 1;
-  bool quick = false;  // tiny shapes only (a smoke run)
+  bool quick = false;               // tiny shapes only (a smoke run)
+  std::vector<std::string> models;  // end-to-end runs: deterministic vs --kernels blas
 };
 
 // {"cpu", "threads", "peak_gflops", "bandwidth_gbs", "gemm": [...], "gemv": [...]}

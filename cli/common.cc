@@ -22,6 +22,15 @@ void AddCommonOptions(CLI::App* app, CommonOptions* opts) {
             return s.ok() ? std::string() : s.message();
           },
           "TARGET", "simd"));
+  app->add_option("--kernels", opts->kernels,
+                  "deterministic (default) or blas (OpenBLAS, for comparisons: not batch-invariant)")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& name) {
+            const Status s = SetKernels(name);
+            return s.ok() ? std::string() : s.message();
+          },
+          "KERNELS", "kernels"));
 }
 
 int Fail(const Status& status) {

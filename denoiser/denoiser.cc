@@ -9,6 +9,7 @@
 namespace sculpt {
 
 Status SetSimd(std::string_view name) { return kernels::SetSimdTarget(name); }
+Status SetKernels(std::string_view name) { return kernels::SetBackend(name); }
 std::string_view CurrentSimd() { return kernels::SimdTargetName(kernels::CurrentSimdTarget()); }
 
 void SetThreads(int threads) {

@@ -30,6 +30,9 @@ void SetThreads(int threads);
 // SIMD target of the kernels: "best", "avx512", "avx2" or "scalar". Results do not depend on it.
 Status SetSimd(std::string_view name);
 std::string_view CurrentSimd();
+// Matrix-product backend for models loaded afterwards: "deterministic" (default) or "blas"
+// (OpenBLAS on f32 copies; for speed comparisons, not batch- or thread-invariant).
+Status SetKernels(std::string_view name);
 
 struct SequenceInput {
   std::span<const int32_t> tokens;     // [n], ids in [0, n_vocab)

@@ -1,5 +1,7 @@
 #include "kernels/packed.h"
 
+#include <cblas.h>
+
 #include <cmath>
 #include <cstring>
 
@@ -102,6 +104,23 @@ size_t PackedMatrix::bytes() const {
                                      : 0);
 }
 
+namespace {
+Backend g_backend = Backend::kDeterministic;
+}  // namespace
+
+Status SetBackend(std::string_view name) {
+  if (name == "deterministic" || name == "packed") {
+    g_backend = Backend::kDeterministic;
+  } else if (name == "blas") {
+    g_backend = Backend::kBlas;
+  } else {
+    return InvalidArgument("unknown kernels '{}' (deterministic, blas)", Printable(name));
+  }
+  return Status::Ok();
+}
+
+Backend CurrentBackend() { return g_backend; }
+
 PackedMatrix Pack(const WeightMatrix& w) {
   PackedMatrix p;
   p.source = w.type;
@@ -124,6 +143,10 @@ PackedMatrix Pack(const WeightMatrix& w) {
     const size_t n = static_cast<size_t>(p.n_tiles * (p.cols / p.block) * kTile) * (p.has_min ? 2 : 1);
     p.scales.Reserve(n);
     std::memset(p.scales.data(), 0, n * sizeof(float));
+  }
+  if (g_backend == Backend::kBlas) {
+    p.dense.resize(static_cast<size_t>(p.rows * p.cols));
+    for (int64_t r = 0; r < p.rows; ++r) Dequantize(w.type, w.data + r * w.row_bytes, p.cols, p.dense.data() + r * p.cols);
   }
   ParallelChunks(p.n_tiles, 1, static_cast<double>(p.cols) * kTile * 4, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
@@ -154,6 +177,13 @@ PackedMatrix Pack(const WeightMatrix& w) {
 
 void MatMulPacked(const float* x, int64_t m, const PackedMatrix& w, float* y) {
   if (m == 0 || w.rows == 0) return;
+  if (g_backend == Backend::kBlas && !w.dense.empty()) {
+    openblas_set_num_threads(Threads());
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(w.rows),
+                static_cast<int>(w.cols), 1.0f, x, static_cast<int>(w.cols), w.dense.data(),
+                static_cast<int>(w.cols), 0.0f, y, static_cast<int>(w.rows));
+    return;
+  }
   const bool simd = CurrentSimdTarget() != SimdTarget::kScalar;
   ParallelChunks(w.n_tiles, 1, static_cast<double>(m) * w.cols * kTile, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {

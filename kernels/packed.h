@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/aligned.h"
+#include "base/status.h"
 #include "kernels/kernels.h"
 #include "kernels/matmul_tile.h"
 
@@ -29,10 +30,19 @@ struct PackedMatrix {
   int64_t n_tiles = 0;
   AlignedBuffer<uint8_t> values;  // [n_tiles][K][kTile] elements of the format
   AlignedBuffer<float> scales;    // kI8: [n_tiles][K/block][kTile] (x2 with mins: scale, then min)
+  std::vector<float> dense;       // [rows, cols] row-major f32, only with the BLAS backend
   size_t bytes() const;
 };
 
-// Packs `w` (any type Dequantize supports); threads over tiles.
+// Matrix-product backend. kDeterministic: the packed kernels (the contract of kernels.h).
+// kBlas: OpenBLAS sgemm on dense f32 copies of the weights, for comparisons only: its results
+// depend on the batch size and thread count, and it needs 4 bytes per weight.
+enum class Backend { kDeterministic, kBlas };
+Status SetBackend(std::string_view name);  // "deterministic" or "blas"
+Backend CurrentBackend();
+
+// Packs `w` (any type Dequantize supports); threads over tiles. With the BLAS backend it also keeps
+// a dense f32 copy.
 PackedMatrix Pack(const WeightMatrix& w);
 
 // y[m, rows] = x[m, cols] · w^T with the contract of MatMul (one fma chain per element over k).
