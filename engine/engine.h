@@ -18,7 +18,7 @@ namespace sculpt {
 
 struct EngineOptions {
   int threads = 0;      // 0 = all hardware threads
-  ProgressFn progress;  // optional, for loads that take a while
+  ProgressFn progress = nullptr;  // optional, for loads that take a while
 };
 
 // What `sculpt info` shows about a GGUF file.
