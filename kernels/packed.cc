@@ -15,23 +15,36 @@ namespace {
 
 uint16_t LoadU16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 
-size_t ElementSize(PanelFormat f) {
+// Bytes of the kTile weights of one k.
+size_t BytesPerK(PanelFormat f) {
   switch (f) {
-    case PanelFormat::kF32: return 4;
-    case PanelFormat::kF16: case PanelFormat::kBF16: return 2;
-    case PanelFormat::kI8: return 1;
+    case PanelFormat::kF32: return 4 * kTile;
+    case PanelFormat::kF16: case PanelFormat::kBF16: return 2 * kTile;
+    case PanelFormat::kI8: return kTile;
+    case PanelFormat::kI4: return kTile / 2;
   }
-  return 4;
+  return 4 * kTile;
 }
+
+bool Quantized(PanelFormat f) { return f == PanelFormat::kI8 || f == PanelFormat::kI4; }
 
 // Fills the int8 panel of one row r (column j of tile t): q values and their scales/mins.
 void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, int64_t j) {
   const uint8_t* src = w.data + r * w.row_bytes;
-  int8_t* q = reinterpret_cast<int8_t*>(p.values.data()) + t * p.cols * kTile;
+  uint8_t* base = p.values.data() + static_cast<size_t>(t * p.cols) * BytesPerK(p.format);
   const int64_t n_blocks = p.cols / p.block;
   float* scale = p.scales.data() + t * n_blocks * kTile * (p.has_min ? 2 : 1);
   float* min = scale + n_blocks * kTile;
-  auto put = [&](int64_t k, int v) { q[k * kTile + j] = static_cast<int8_t>(v); };
+  // int8: the value; int4: the nibble q, with the Q4_0 offset undone (v = q - offset).
+  auto put = [&](int64_t k, int v) {
+    if (p.format == PanelFormat::kI8) {
+      reinterpret_cast<int8_t*>(base)[k * kTile + j] = static_cast<int8_t>(v);
+    } else {
+      const int q = v + p.offset;
+      uint8_t& byte = base[k * (kTile / 2) + (j % (kTile / 2))];
+      byte = static_cast<uint8_t>(j < kTile / 2 ? (byte & 0xF0) | q : (byte & 0x0F) | (q << 4));
+    }
+  };
   switch (w.type) {
     case GgmlType::kQ8_0:
       for (int64_t b = 0; b < n_blocks; ++b, src += sizeof(BlockQ8_0)) {
@@ -98,10 +111,10 @@ void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, 
 }  // namespace
 
 size_t PackedMatrix::bytes() const {
-  return static_cast<size_t>(n_tiles * cols * kTile) * ElementSize(format) +
-         (format == PanelFormat::kI8 ? static_cast<size_t>(n_tiles * (cols / block) * kTile) *
-                                           (has_min ? 2 : 1) * sizeof(float)
-                                     : 0);
+  return static_cast<size_t>(n_tiles * cols) * BytesPerK(format) +
+         (Quantized(format) ? static_cast<size_t>(n_tiles * (cols / block) * kTile) *
+                                  (has_min ? 2 : 1) * sizeof(float)
+                            : 0);
 }
 
 namespace {
@@ -131,15 +144,16 @@ PackedMatrix Pack(const WeightMatrix& w) {
     case GgmlType::kF32: p.format = PanelFormat::kF32; break;
     case GgmlType::kF16: p.format = PanelFormat::kF16; break;
     case GgmlType::kBF16: p.format = PanelFormat::kBF16; break;
-    case GgmlType::kQ8_0: case GgmlType::kQ4_0: p.format = PanelFormat::kI8; p.block = kQK; break;
-    case GgmlType::kQ4_K: p.format = PanelFormat::kI8; p.block = 32; p.has_min = true; break;
+    case GgmlType::kQ8_0: p.format = PanelFormat::kI8; p.block = kQK; break;
+    case GgmlType::kQ4_0: p.format = PanelFormat::kI4; p.block = kQK; p.offset = 8; break;
+    case GgmlType::kQ4_K: p.format = PanelFormat::kI4; p.block = 32; p.has_min = true; break;
     case GgmlType::kQ6_K: p.format = PanelFormat::kI8; p.block = 16; break;
     default: SCULPT_CHECK(false && "Pack: unsupported type");
   }
-  const size_t elems = static_cast<size_t>(p.n_tiles * p.cols * kTile);
-  p.values.Reserve(elems * ElementSize(p.format));
-  std::memset(p.values.data(), 0, elems * ElementSize(p.format));
-  if (p.format == PanelFormat::kI8) {
+  const size_t value_bytes = static_cast<size_t>(p.n_tiles * p.cols) * BytesPerK(p.format);
+  p.values.Reserve(value_bytes);
+  std::memset(p.values.data(), 0, value_bytes);
+  if (Quantized(p.format)) {
     const size_t n = static_cast<size_t>(p.n_tiles * (p.cols / p.block) * kTile) * (p.has_min ? 2 : 1);
     p.scales.Reserve(n);
     std::memset(p.scales.data(), 0, n * sizeof(float));
@@ -166,6 +180,7 @@ PackedMatrix Pack(const WeightMatrix& w) {
             break;
           }
           case PanelFormat::kI8:
+          case PanelFormat::kI4:
             PackQuantRow(w, r, p, t, j);
             break;
         }
@@ -185,14 +200,12 @@ void MatMulPacked(const float* x, int64_t m, const PackedMatrix& w, float* y) {
     return;
   }
   const bool simd = CurrentSimdTarget() != SimdTarget::kScalar;
-  ParallelChunks(w.n_tiles, 1, static_cast<double>(m) * w.cols * kTile, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t nt = std::min<int64_t>(kTile, w.rows - t * kTile);
-      if (simd) {
-        PackedTileSimd(x, m, w, t, y + t * kTile, w.rows, nt);
-      } else {
-        PackedTileScalar(x, m, w, t, y + t * kTile, w.rows, nt);
-      }
+  // Chunks of 4 tiles: a fixed partition, so results never depend on the thread count.
+  ParallelChunks(w.n_tiles, 4, static_cast<double>(m) * w.cols * kTile, [&](int64_t t0, int64_t t1) {
+    if (simd) {
+      PackedTilesSimd(x, m, w, t0, t1 - t0, y, w.rows);
+    } else {
+      PackedTilesScalar(x, m, w, t0, t1 - t0, y, w.rows);
     }
   });
 }

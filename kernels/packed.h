@@ -4,9 +4,13 @@
 //   kF32 / kF16 / kBF16:  values [K][kTile]                (w[t*kTile + j, k] at [k][j])
 //   kI8:                  q      [K][kTile] int8, and per block of `block` k values
 //                         scale  [K/block][kTile] float (and min [K/block][kTile] when has_min)
+//   kI4:                  q      [K][kTile/2] bytes: byte j holds row j (low nibble) and row
+//                         j + kTile/2 (high nibble), q in 0..15, w = scale * (q - offset) (- min);
+//                         scales as kI8
 // A quantized weight is w = scale * q (- min): exactly the float operations of ggml's
 // dequantize_row_* for Q8_0, Q4_0 (q - 8 stored), Q4_K (q in 0..15, scale = d*sc, min = dmin*m) and
-// Q6_K (q - 32 stored, scale = d*sc), so packed values equal Dequantize() bit for bit.
+// Q6_K (q - 32 stored, scale = d*sc), so packed values equal Dequantize() bit for bit. Q4_0 and
+// Q4_K use kI4 (offset 8 and 0): half the bytes, the same arithmetic.
 #pragma once
 
 #include <cstdint>
@@ -19,14 +23,15 @@
 
 namespace sculpt::kernels {
 
-enum class PanelFormat { kF32, kF16, kBF16, kI8 };
+enum class PanelFormat { kF32, kF16, kBF16, kI8, kI4 };
 
 struct PackedMatrix {
   GgmlType source = GgmlType::kF32;
   PanelFormat format = PanelFormat::kF32;
   int64_t rows = 0, cols = 0;
   int64_t block = 0;     // kI8: k values per scale
-  bool has_min = false;  // kI8: w = scale * q - min
+  bool has_min = false;  // kI8/kI4: w = scale * q - min
+  int32_t offset = 0;    // kI4: subtracted from q before the scale (8 for Q4_0)
   int64_t n_tiles = 0;
   AlignedBuffer<uint8_t> values;  // [n_tiles][K][kTile] elements of the format
   AlignedBuffer<float> scales;    // kI8: [n_tiles][K/block][kTile] (x2 with mins: scale, then min)
@@ -48,10 +53,10 @@ PackedMatrix Pack(const WeightMatrix& w);
 // y[m, rows] = x[m, cols] · w^T with the contract of MatMul (one fma chain per element over k).
 void MatMulPacked(const float* x, int64_t m, const PackedMatrix& w, float* y);
 
-// Per-target tile kernels over a packed tile: y[i, j] for i < m, j < nt.
-void PackedTileScalar(const float* x, int64_t m, const PackedMatrix& w, int64_t tile, float* y,
-                      int64_t ldy, int64_t nt);
-void PackedTileSimd(const float* x, int64_t m, const PackedMatrix& w, int64_t tile, float* y,
-                    int64_t ldy, int64_t nt);
+// Per-target kernels over tiles [tile, tile + n_tiles): y is the whole [m, ldy] output.
+void PackedTilesScalar(const float* x, int64_t m, const PackedMatrix& w, int64_t tile,
+                       int64_t n_tiles, float* y, int64_t ldy);
+void PackedTilesSimd(const float* x, int64_t m, const PackedMatrix& w, int64_t tile,
+                     int64_t n_tiles, float* y, int64_t ldy);
 
 }  // namespace sculpt::kernels

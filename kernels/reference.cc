@@ -1,5 +1,6 @@
 // Scalar twins of the SIMD kernels (STYLE.md rule 10): the same operations in the same order,
 // std::fma where the SIMD code uses FMA, so every target gives the same bits.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -41,13 +42,20 @@ void WeightsAt(const PackedMatrix& w, int64_t t, int64_t k, float* out) {
     case PanelFormat::kBF16:
       for (int64_t j = 0; j < kTile; ++j) out[j] = Bf16ToFloat(reinterpret_cast<const uint16_t*>(w.values.data())[at + j]);
       return;
-    case PanelFormat::kI8: {
-      const int8_t* q = reinterpret_cast<const int8_t*>(w.values.data()) + at;
+    case PanelFormat::kI8:
+    case PanelFormat::kI4: {
       const int64_t n_blocks = w.cols / w.block;
       const float* scale = w.scales.data() + (t * n_blocks * (w.has_min ? 2 : 1) + k / w.block) * kTile;
       const float* min = scale + n_blocks * kTile;
       for (int64_t j = 0; j < kTile; ++j) {
-        out[j] = scale[j] * static_cast<float>(q[j]);
+        int q;
+        if (w.format == PanelFormat::kI8) {
+          q = reinterpret_cast<const int8_t*>(w.values.data())[at + j];
+        } else {
+          const uint8_t byte = w.values.data()[(t * w.cols + k) * (kTile / 2) + j % (kTile / 2)];
+          q = (j < kTile / 2 ? byte & 0xF : byte >> 4) - w.offset;
+        }
+        out[j] = scale[j] * static_cast<float>(q);
         if (w.has_min) out[j] = out[j] - min[j];
       }
       return;
@@ -56,9 +64,12 @@ void WeightsAt(const PackedMatrix& w, int64_t t, int64_t k, float* out) {
 }
 }  // namespace
 
-void PackedTileScalar(const float* x, int64_t m, const PackedMatrix& w, int64_t t, float* y,
-                      int64_t ldy, int64_t nt) {
+void PackedTilesScalar(const float* x, int64_t m, const PackedMatrix& w, int64_t tile,
+                       int64_t n_tiles, float* y_all, int64_t ldy) {
   float wk[kTile];
+  for (int64_t t = tile; t < tile + n_tiles; ++t) {
+  const int64_t nt = std::min<int64_t>(kTile, w.rows - t * kTile);
+  float* y = y_all + t * kTile;
   for (int64_t i = 0; i < m; ++i) {
     float acc[kTile] = {};
     for (int64_t k = 0; k < w.cols; ++k) {
@@ -66,6 +77,7 @@ void PackedTileScalar(const float* x, int64_t m, const PackedMatrix& w, int64_t 
       for (int64_t j = 0; j < kTile; ++j) acc[j] = std::fma(x[i * w.cols + k], wk[j], acc[j]);
     }
     for (int64_t j = 0; j < nt; ++j) y[i * ldy + j] = acc[j];
+  }
   }
 }
 

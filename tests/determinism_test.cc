@@ -83,9 +83,10 @@ TEST(Determinism, PackedMatMulEqualsReference) {
   const struct { GgmlType type; int64_t n, k; } shapes[] = {
       {GgmlType::kF32, 37, 29}, {GgmlType::kF16, 45, 64}, {GgmlType::kBF16, 20, 48},
       {GgmlType::kQ8_0, 33, 96}, {GgmlType::kQ4_0, 17, 64}, {GgmlType::kQ4_K, 21, 512},
-      {GgmlType::kQ6_K, 19, 256}};
+      {GgmlType::kQ6_K, 19, 256}, {GgmlType::kQ4_0, 100, 64}, {GgmlType::kQ8_0, 130, 64},
+      {GgmlType::kF32, 72, 40}};  // several tiles: the multi-tile path for small batches
   for (const auto& s : shapes) {
-    SCOPED_TRACE(kernels::TypeName(static_cast<uint32_t>(s.type)));
+    SCOPED_TRACE(kernels::TypeName(static_cast<uint32_t>(s.type)) + " n=" + std::to_string(s.n));
     const auto bytes = RandomWeights(s.type, s.n, s.k, rng);
     const auto traits = *kernels::TraitsOf(static_cast<uint32_t>(s.type));
     const kernels::WeightMatrix w{s.type, bytes.data(), s.n, s.k, s.k / traits.block_size * traits.type_size};
