@@ -27,7 +27,8 @@ void SetThreads(int n);
 int Threads();
 
 // y[m, w.rows] = x[m, w.cols] · w^T. Each y[i, n] is the chain acc = fma(x[i, k], w[n, k], acc)
-// over k = 0..cols-1 in float, starting from 0, with w dequantized exactly to float.
+// over k = 0..cols-1 in float, starting from 0, with w dequantized exactly to float. This is the
+// scalar reference of that contract; the fast kernels read packed weights (kernels/packed.h).
 void MatMul(const float* x, int64_t m, const WeightMatrix& w, float* y);
 
 // out[i, :] = row ids[i] of `table`, dequantized to float. [n, table.cols]

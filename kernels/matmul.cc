@@ -1,10 +1,9 @@
 // MatMul and embedding lookup over ggml weight layouts.
 //
 // Contract (kernels.h): y[i, n] is the chain acc = fma(x[i, k], w[n, k], acc) over k = 0..K-1.
-// For a tile of kTile output features the weights are dequantized into a panel laid out
-// [K][kTile], so the kTile chains of one x row advance together (SIMD across output columns,
-// never across k): Highway kernels for AVX-512 and AVX2, a std::fma scalar twin otherwise. FMA is
-// exactly rounded everywhere, so every target gives the same bits.
+// This is the reference the packed kernels (kernels/packed.h) are tested against: for a tile of
+// kTile output features the weights are dequantized into a panel [K][kTile] and every x row runs
+// kTile std::fma chains over k. It is scalar on purpose; the model uses MatMulPacked.
 #include <cmath>
 #include <vector>
 
@@ -12,7 +11,6 @@
 #include "kernels/kernels.h"
 #include "kernels/matmul_tile.h"
 #include "kernels/parallel.h"
-#include "kernels/simd.h"
 
 namespace sculpt::kernels {
 
@@ -20,7 +18,6 @@ namespace sculpt::kernels {
 void MatMul(const float* x, int64_t m, const WeightMatrix& w, float* y) {
   const int64_t n = w.rows, k = w.cols;
   if (m == 0 || n == 0) return;
-  const bool simd = CurrentSimdTarget() != SimdTarget::kScalar;
   ParallelChunks(n, kTile, static_cast<double>(m) * k, [&](int64_t n0, int64_t n1) {
     thread_local std::vector<float> row, panel;  // [k], [k, kTile]
     row.resize(static_cast<size_t>(k));
@@ -35,11 +32,7 @@ void MatMul(const float* x, int64_t m, const WeightMatrix& w, float* y) {
       }
       for (int64_t kk = 0; kk < k; ++kk) panel[kk * kTile + (r - n0)] = src[kk];
     }
-    if (simd) {
-      TileSimd(x, m, k, panel.data(), y + n0, n, n1 - n0);
-    } else {
-      TileScalar(x, m, k, panel.data(), y + n0, n, n1 - n0);
-    }
+    TileScalar(x, m, k, panel.data(), y + n0, n, n1 - n0);
   });
 }
 

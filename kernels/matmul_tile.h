@@ -1,5 +1,5 @@
-// The tile kernel behind MatMul, one entry per target (kernels/matmul_tile.cc holds the Highway
-// bodies, kernels/reference.cc the scalar twin).
+// The tile width of the panels, and the scalar tile kernel of the reference MatMul
+// (kernels/reference.cc).
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,5 @@ inline constexpr int64_t kTile = 16;  // output columns per panel
 // j < nt (<= kTile). panel is [k, kTile]; y has row stride ldy.
 void TileScalar(const float* x, int64_t m, int64_t k, const float* panel, float* y, int64_t ldy,
                 int64_t nt);
-void TileSimd(const float* x, int64_t m, int64_t k, const float* panel, float* y, int64_t ldy,
-              int64_t nt);
 
 }  // namespace sculpt::kernels

@@ -127,6 +127,7 @@ TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
     const auto bytes = RandomWeights(s.type, s.n, s.k, rng);
     const auto traits = *kernels::TraitsOf(static_cast<uint32_t>(s.type));
     const kernels::WeightMatrix w{s.type, bytes.data(), s.n, s.k, s.k / traits.block_size * traits.type_size};
+    const kernels::PackedMatrix packed = kernels::Pack(w);
     const int64_t max_m = 257;
     std::vector<float> x(static_cast<size_t>(max_m * s.k));
     for (float& v : x) v = val(rng);
@@ -134,14 +135,14 @@ TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
     ASSERT_TRUE(kernels::SetSimdTarget("scalar").ok());
     kernels::SetThreads(1);
     std::vector<float> alone(static_cast<size_t>(max_m * s.n));
-    for (int64_t i = 0; i < max_m; ++i) kernels::MatMul(x.data() + i * s.k, 1, w, alone.data() + i * s.n);
+    for (int64_t i = 0; i < max_m; ++i) kernels::MatMulPacked(x.data() + i * s.k, 1, packed, alone.data() + i * s.n);
     for (SimdTarget t : Targets()) {
       ASSERT_TRUE(kernels::SetSimdTarget(kernels::SimdTargetName(t)).ok());
       for (int threads : {1, 2}) {
         kernels::SetThreads(threads);
         for (int64_t m : {1, 2, 7, 64, 257}) {
           std::vector<float> y(static_cast<size_t>(m * s.n));
-          kernels::MatMul(x.data(), m, w, y.data());
+          kernels::MatMulPacked(x.data(), m, packed, y.data());
           EXPECT_EQ(std::memcmp(y.data(), alone.data(), y.size() * 4), 0)
               << kernels::SimdTargetName(t) << " threads=" << threads << " m=" << m;
         }
