@@ -32,7 +32,7 @@ class Refinement {
   };
   Status Setup();
   Status Propose(const std::vector<int64_t>& indices, std::vector<Candidate>* out);
-  std::vector<int64_t> Choose(std::vector<Candidate>& cands, int64_t k, bool last_step, int64_t block_step);
+  std::vector<int64_t> Choose(std::vector<Candidate>& cands, int64_t k, bool last_step);
   void Remask(int64_t block_begin, int64_t block_end, int64_t block_step, int64_t block_steps,
               StepEvent* event, int64_t* debt);
   bool EarlyStop(StepEvent* event);
@@ -143,8 +143,7 @@ Status Refinement::Propose(const std::vector<int64_t>& indices, std::vector<Cand
 }
 
 // Which candidates to commit. `k` is the schedule's count (ignored by adaptive rules and origin).
-std::vector<int64_t> Refinement::Choose(std::vector<Candidate>& cands, int64_t k, bool last_step,
-                                        int64_t block_step) {
+std::vector<int64_t> Refinement::Choose(std::vector<Candidate>& cands, int64_t k, bool last_step) {
   std::vector<double> conf(cands.size());
   for (size_t i = 0; i < cands.size(); ++i) conf[i] = cands[i].proposal.confidence;
   std::vector<int64_t> picked;
@@ -182,7 +181,6 @@ std::vector<int64_t> Refinement::Choose(std::vector<Candidate>& cands, int64_t k
       break;
     }
   }
-  (void)block_step;
   return picked;
 }
 
@@ -289,7 +287,7 @@ StatusOr<GenerationResult> Refinement::Run() {
           const double s = 1.0 - static_cast<double>(j + 1) * (1.0 - o_.eps) / spb;
           for (Candidate& cd : cands) cd.proposal.confidence = RevealProbability(o_.origin_noise, t, s, o_.eps);
         }
-        for (int64_t pick : Choose(cands, k, last, j)) {
+        for (int64_t pick : Choose(cands, k, last)) {
           const Candidate& cd = cands[pick];
           canvas_[editable_[cd.index]] = cd.proposal.token;
           res_.commit_step[cd.index] = static_cast<int32_t>(step_);

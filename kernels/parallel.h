@@ -5,9 +5,9 @@
 
 #include <cstdint>
 
-namespace sculpt::kernels {
+#include "kernels/kernels.h"  // Threads()
 
-int Threads();
+namespace sculpt::kernels {
 
 // Runs fn(begin, end) over [0, n) in chunks of `chunk` items; chunks are spread over threads
 // when the total work (n * cost_per_item) is large enough to pay for a fork.
