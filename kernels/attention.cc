@@ -1,67 +1,109 @@
-// Attention, one (query, head) per work item; keys are visited in index order, so a query's
-// output is independent of the other queries and of the thread count.
+// Attention, one (query, head) per work item. Every query's output depends only on its own row,
+// the keys it sees and their order, never on other queries, the thread count or the SIMD target:
+//   s_j = (chain over d of fma(q_d, k_jd)) * scale     one chain per key, d in order
+//   p_j = ExpNonPositive(s_j - max_j s_j)              0 for keys the query does not see
+//   sum = 16 lane partials (key j -> lane j % 16, keys in order), then a fixed pairwise tree
+//   out_d = (chain over visible j of fma(p_j, v_jd)) * (1 / sum)
+// The SIMD body (attention_simd.cc) runs keys across lanes for the scores and head dimensions
+// across lanes for the output; AttendScalar below is its twin, operation for operation.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "kernels/attention_internal.h"
+#include "kernels/exp.h"
 #include "kernels/kernels.h"
 #include "kernels/parallel.h"
+#include "kernels/simd.h"
 
 namespace sculpt::kernels {
 
-namespace {
-
-bool Visible(AttentionMode mode, int64_t block, int32_t q_pos, int32_t k_pos) {
-  switch (mode) {
-    case AttentionMode::kBidirectional: return true;
-    case AttentionMode::kCausal: return k_pos <= q_pos;
-    case AttentionMode::kBlockCausal: return k_pos / block <= q_pos / block;
-  }
-  return false;
+float LaneTreeSum(float* lanes) {
+  for (int half = kAttnLanes / 2; half >= 1; half /= 2)
+    for (int l = 0; l < half; ++l) lanes[l] = lanes[l] + lanes[l + half];
+  return lanes[0];
 }
 
-void AttendOne(const AttentionArgs& a, int64_t i, int64_t h, std::vector<float>& scores) {
+int32_t VisibilityKey(AttentionMode mode, int64_t block, int32_t pos) {
+  switch (mode) {
+    case AttentionMode::kBidirectional: return 0;
+    case AttentionMode::kCausal: return pos;
+    case AttentionMode::kBlockCausal: {  // floor division: negative positions stay ordered
+      const int64_t b = pos >= 0 ? pos / block : -((-static_cast<int64_t>(pos) + block - 1) / block);
+      return static_cast<int32_t>(b);
+    }
+  }
+  return 0;
+}
+
+namespace {
+
+void AttendScalar(const AttentionArgs& a, const AttentionPrep& prep, int64_t i, int64_t h, float* p) {
   const int64_t hd = a.head_dim;
   const int64_t g = h / (a.n_head / a.n_head_kv);
   const float* q = a.q + i * a.q_stride + h * hd;
   float* out = a.out + i * a.out_stride + h * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  scores.resize(static_cast<size_t>(a.n_kv));
-  float max_score = -std::numeric_limits<float>::infinity();
-  for (int64_t j = 0; j < a.n_kv; ++j) {
-    if (!Visible(a.mode, a.block_size, a.q_pos[i], a.k_pos[j])) {
-      scores[j] = -std::numeric_limits<float>::infinity();
+  const int32_t qv = VisibilityKey(a.mode, a.block_size, a.q_pos[i]);
+  const float kNegInf = -std::numeric_limits<float>::infinity();
+  float max_score = kNegInf;
+  for (int64_t j = 0; j < prep.n_kv_pad; ++j) {
+    if (prep.key_vis[j] > qv) {
+      p[j] = kNegInf;
       continue;
     }
     const float* k = a.k + j * a.kv_stride + g * hd;
     float dot = 0.0f;
     for (int64_t d = 0; d < hd; ++d) dot = std::fma(q[d], k[d], dot);
-    scores[j] = dot * scale;
-    if (scores[j] > max_score) max_score = scores[j];
+    p[j] = dot * scale;
+    max_score = std::max(max_score, p[j]);
   }
   for (int64_t d = 0; d < hd; ++d) out[d] = 0.0f;
-  if (max_score == -std::numeric_limits<float>::infinity()) return;  // no visible key
-  float sum = 0.0f;
-  for (int64_t j = 0; j < a.n_kv; ++j) {
-    if (scores[j] == -std::numeric_limits<float>::infinity()) continue;
-    const float p = std::exp(scores[j] - max_score);
-    sum += p;
-    const float* v = a.v + j * a.kv_stride + g * hd;
-    for (int64_t d = 0; d < hd; ++d) out[d] = std::fma(p, v[d], out[d]);
+  if (max_score == kNegInf) return;  // no visible key
+  float lanes[kAttnLanes] = {};
+  for (int64_t j = 0; j < prep.n_kv_pad; ++j) {
+    p[j] = ExpNonPositive(p[j] - max_score);
+    lanes[j % kAttnLanes] = lanes[j % kAttnLanes] + p[j];
   }
-  const float inv = 1.0f / sum;
-  for (int64_t d = 0; d < hd; ++d) out[d] *= inv;
+  const float inv = 1.0f / LaneTreeSum(lanes);
+  for (int64_t j = 0; j < a.n_kv; ++j) {
+    if (p[j] == 0.0f) continue;
+    const float* v = a.v + j * a.kv_stride + g * hd;
+    for (int64_t d = 0; d < hd; ++d) out[d] = std::fma(p[j], v[d], out[d]);
+  }
+  for (int64_t d = 0; d < hd; ++d) out[d] = out[d] * inv;
 }
 
 }  // namespace
 
 void Attention(const AttentionArgs& a) {
+  AttentionPrep prep;
+  prep.n_kv_pad = (a.n_kv + kAttnLanes - 1) / kAttnLanes * kAttnLanes;
+  prep.key_vis.assign(static_cast<size_t>(prep.n_kv_pad), std::numeric_limits<int32_t>::max());
+  for (int64_t j = 0; j < a.n_kv; ++j) prep.key_vis[j] = VisibilityKey(a.mode, a.block_size, a.k_pos[j]);
+  // The SIMD body needs the head dimension in whole vectors of 8 (AVX2) and 16 (AVX-512) floats.
+  const bool simd = CurrentSimdTarget() != SimdTarget::kScalar && a.head_dim % kAttnLanes == 0;
+  if (simd) {
+    // Keys transposed per kv head, [n_head_kv][head_dim][n_kv_pad], zero padded.
+    prep.kt.assign(static_cast<size_t>(a.n_head_kv * a.head_dim * prep.n_kv_pad), 0.0f);
+    for (int64_t g = 0; g < a.n_head_kv; ++g)
+      for (int64_t j = 0; j < a.n_kv; ++j) {
+        const float* k = a.k + j * a.kv_stride + g * a.head_dim;
+        float* dst = prep.kt.data() + g * a.head_dim * prep.n_kv_pad + j;
+        for (int64_t d = 0; d < a.head_dim; ++d) dst[d * prep.n_kv_pad] = k[d];
+      }
+  }
   const int64_t items = a.n_q * a.n_head;
-  ParallelChunks(items, 4, static_cast<double>(a.n_kv) * a.head_dim * 2,
-                 [&](int64_t b, int64_t e) {
-                   thread_local std::vector<float> scores;
-                   for (int64_t it = b; it < e; ++it) AttendOne(a, it / a.n_head, it % a.n_head, scores);
-                 });
+  ParallelChunks(items, 4, static_cast<double>(a.n_kv) * a.head_dim * 2, [&](int64_t b, int64_t e) {
+    thread_local std::vector<float> scratch;
+    scratch.resize(static_cast<size_t>(prep.n_kv_pad));
+    if (simd) {
+      AttendSimd(a, prep, b, e, scratch.data());
+    } else {
+      for (int64_t it = b; it < e; ++it) AttendScalar(a, prep, it / a.n_head, it % a.n_head, scratch.data());
+    }
+  });
 }
 
 }  // namespace sculpt::kernels

@@ -1,6 +1,8 @@
 // The determinism contract: a row's result never depends on its batch mates, the thread count or
 // the SIMD target. Kernel level (random shapes and weight types) and model level (logits in
 // batches, whole generations across threads and targets).
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -163,6 +165,96 @@ uint64_t Hash(const std::vector<float>& v) {  // FNV-1a over the bits
 
 // One request's logits equal, bit for bit, its logits inside batches of 1-15 other requests of
 // different lengths.
+// Attention: for every mode, grouped-query layout and awkward length, each query's output has the
+// same bits on every target and thread count and alone as inside the whole batch of queries, and
+// stays within float rounding of a float64 evaluation.
+TEST(Determinism, AttentionRowsIgnoreBatchThreadsAndTarget) {
+  Restore restore;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> val(-2.0f, 2.0f);
+  struct Shape { int64_t n_q, n_kv, n_head, n_head_kv, head_dim; kernels::AttentionMode mode; int64_t block; };
+  const Shape shapes[] = {
+      {1, 1, 2, 2, 16, kernels::AttentionMode::kBidirectional, 0},
+      {7, 37, 4, 2, 32, kernels::AttentionMode::kBidirectional, 0},
+      {33, 33, 2, 1, 64, kernels::AttentionMode::kCausal, 0},
+      {5, 70, 4, 4, 64, kernels::AttentionMode::kCausal, 0},     // KV cache: 65 cached + 5 new
+      {40, 40, 3, 3, 48, kernels::AttentionMode::kBlockCausal, 8},
+      {9, 100, 2, 2, 24, kernels::AttentionMode::kBidirectional, 0},  // not whole vectors: scalar body
+  };
+  for (const Shape& sh : shapes) {
+    SCOPED_TRACE(::testing::Message() << "n_q " << sh.n_q << " n_kv " << sh.n_kv << " hd " << sh.head_dim);
+    const int64_t qs = sh.n_head * sh.head_dim, ks = sh.n_head_kv * sh.head_dim;
+    std::vector<float> q(sh.n_q * qs), k(sh.n_kv * ks), v(sh.n_kv * ks);
+    for (auto* x : {&q, &k, &v})
+      for (float& f : *x) f = val(rng);
+    std::vector<int32_t> qpos(sh.n_q), kpos(sh.n_kv);
+    for (int64_t j = 0; j < sh.n_kv; ++j) kpos[j] = static_cast<int32_t>(j);
+    for (int64_t i = 0; i < sh.n_q; ++i) qpos[i] = static_cast<int32_t>(sh.n_kv - sh.n_q + i);
+    auto run = [&](int64_t first, int64_t count) {
+      kernels::AttentionArgs a;
+      a.q = q.data() + first * qs;
+      a.n_q = count;
+      a.q_stride = qs;
+      a.q_pos = qpos.data() + first;
+      a.k = k.data();
+      a.v = v.data();
+      a.n_kv = sh.n_kv;
+      a.kv_stride = ks;
+      a.k_pos = kpos.data();
+      a.n_head = sh.n_head;
+      a.n_head_kv = sh.n_head_kv;
+      a.head_dim = sh.head_dim;
+      a.mode = sh.mode;
+      a.block_size = sh.block;
+      std::vector<float> out(count * qs, -1.0f);
+      a.out = out.data();
+      a.out_stride = qs;
+      kernels::Attention(a);
+      return out;
+    };
+    ASSERT_TRUE(kernels::SetSimdTarget("scalar").ok());
+    kernels::SetThreads(1);
+    const std::vector<float> want = run(0, sh.n_q);
+    // float64 evaluation of the definition
+    for (int64_t i = 0; i < sh.n_q; ++i)
+      for (int64_t h = 0; h < sh.n_head; ++h) {
+        const int64_t g = h / (sh.n_head / sh.n_head_kv);
+        std::vector<double> s(sh.n_kv, -1e300);
+        double mx = -1e300;
+        for (int64_t j = 0; j < sh.n_kv; ++j) {
+          const bool vis = sh.mode == kernels::AttentionMode::kBidirectional ||
+                           (sh.mode == kernels::AttentionMode::kCausal ? kpos[j] <= qpos[i]
+                                                                        : kpos[j] / sh.block <= qpos[i] / sh.block);
+          if (!vis) continue;
+          double dot = 0;
+          for (int64_t d = 0; d < sh.head_dim; ++d)
+            dot += double(q[i * qs + h * sh.head_dim + d]) * k[j * ks + g * sh.head_dim + d];
+          s[j] = dot / std::sqrt(double(sh.head_dim));
+          mx = std::max(mx, s[j]);
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < sh.n_kv; ++j) sum += s[j] > -1e299 ? std::exp(s[j] - mx) : 0.0;
+        for (int64_t d = 0; d < sh.head_dim; ++d) {
+          double o = 0;
+          for (int64_t j = 0; j < sh.n_kv; ++j)
+            if (s[j] > -1e299) o += std::exp(s[j] - mx) / sum * v[j * ks + g * sh.head_dim + d];
+          ASSERT_NEAR(want[i * qs + h * sh.head_dim + d], o, 1e-5) << "query " << i << " head " << h;
+        }
+      }
+    for (SimdTarget t : Targets()) {
+      ASSERT_TRUE(kernels::SetSimdTarget(kernels::SimdTargetName(t)).ok());
+      for (int threads : {1, 2}) {
+        kernels::SetThreads(threads);
+        EXPECT_EQ(run(0, sh.n_q), want) << kernels::SimdTargetName(t) << ", threads " << threads;
+        const int64_t i = sh.n_q / 2;  // one query alone
+        const std::vector<float> alone = run(i, 1);
+        EXPECT_TRUE(std::equal(alone.begin(), alone.end(), want.begin() + i * qs))
+            << kernels::SimdTargetName(t) << ": query alone differs from the batch";
+      }
+    }
+  }
+}
+
 TEST(Determinism, LogitsIgnoreBatchMates) {
   SCULPT_REQUIRE_REFERENCE(ref);
   Restore restore;

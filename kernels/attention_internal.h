@@ -1,0 +1,29 @@
+// Shared between the attention driver (attention.cc) and its SIMD body (attention_simd.cc).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/kernels.h"
+
+namespace sculpt::kernels {
+
+inline constexpr int kAttnLanes = 16;  // keys per block of the softmax sum (lane j % 16)
+
+// Per call: what the SIMD body and the scalar twin share.
+struct AttentionPrep {
+  int64_t n_kv_pad = 0;          // n_kv rounded up to kAttnLanes
+  std::vector<int32_t> key_vis;  // [n_kv_pad] VisibilityKey of each key; INT32_MAX for padding
+  std::vector<float> kt;         // SIMD only: [n_head_kv][head_dim][n_kv_pad] keys transposed
+};
+
+// A query sees key j when key_vis[j] <= VisibilityKey(its position).
+int32_t VisibilityKey(AttentionMode mode, int64_t block, int32_t pos);
+// Sums 16 lane partials by the fixed pairwise tree (lane l += lane l + half, half = 8, 4, 2, 1).
+float LaneTreeSum(float* lanes);
+
+// Items [begin, end) (item = query * n_head + head); scratch holds n_kv_pad floats.
+void AttendSimd(const AttentionArgs& a, const AttentionPrep& prep, int64_t begin, int64_t end,
+                float* scratch);
+
+}  // namespace sculpt::kernels
