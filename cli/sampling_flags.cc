@@ -34,6 +34,14 @@ void SamplingFlags::Register(CLI::App* app, bool with_n) {
                 "EOS/EoT proposals get no confidence (LLaDA confidence_eos_eot_inf)");
   app->add_flag("--no-early-stop", no_early_stop,
                 "Fill the whole canvas even after EOS is final");
+  app->add_option("--cache", cache,
+                  "Reuse keys/values between the steps of a block: none (exact), prefix, or dual "
+                  "(Fast-dLLM); approximate unless --block-causal")
+      ->check(CLI::IsMember({"none", "prefix", "dual"}))
+      ->capture_default_str();
+  app->add_flag("--block-causal", block_causal,
+                "Block-causal attention over the generation blocks (a block sees the context and "
+                "earlier blocks) instead of the model's bidirectional attention");
   app->add_option("--remask", remask,
                   "ReMDM remasking: cap[:ETA], rescale[:ETA] or conf[:ETA] (ETA default 0.1)");
 }
@@ -90,6 +98,8 @@ StatusOr<GenerationOptions> SamplingFlags::ToOptions() const {
     else if (name == "conf") o.remask = RemaskStrategy::kConf;
     else return InvalidArgument("--remask '{}': unknown strategy (cap, rescale, conf)", name);
   }
+  SCULPT_ASSIGN_OR_RETURN(o.cache, CacheModeByName(cache));
+  o.block_causal = block_causal;
   SCULPT_RETURN_IF_ERROR(o.Validate());
   return o;
 }

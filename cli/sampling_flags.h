@@ -26,7 +26,9 @@ struct SamplingFlags {
   double cfg_scale = 0.0;
   double threshold = 0.0, factor = 0.0, eb_gamma = 0.0;
   bool suppress_eos = false, no_eos_confidence = false, no_early_stop = false;
-  std::string remask;  // STRATEGY[:ETA]
+  std::string remask;
+  std::string cache = "none";
+  bool block_causal = false;  // STRATEGY[:ETA]
 
   CLI::Option* steps_opt = nullptr;
   CLI::Option* eps_opt = nullptr;

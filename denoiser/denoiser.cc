@@ -77,7 +77,11 @@ Status Denoiser::Validate(std::span<const SequenceInput> batch) const {
       if (in.cache->kv_dim() != config_.n_head_kv * config_.head_dim) {
         return InvalidArgument("sequence {}: KV cache was made for another model", s);
       }
-      if (in.cache->size() + n > in.cache->capacity()) {
+      if (in.cache_overwrite >= 0 && in.cache_overwrite + n > in.cache->size()) {
+        return OutOfRange("sequence {}: overwriting cached rows [{}, {}) of {}", s, in.cache_overwrite,
+                          in.cache_overwrite + n, in.cache->size());
+      }
+      if (in.cache_overwrite < 0 && in.cache->size() + n > in.cache->capacity()) {
         return OutOfRange("sequence {}: {} cached + {} new tokens exceed the cache capacity {}", s,
                           in.cache->size(), n, in.cache->capacity());
       }
@@ -98,7 +102,7 @@ Status Denoiser::Forward(std::span<const SequenceInput> batch, Logits* out) {
   int64_t n_rows = 0;
   for (const SequenceInput& in : batch) {
     a.seq_begin.push_back(static_cast<int64_t>(a.tokens.size()));
-    const int64_t base = in.cache ? in.cache->size() : 0;
+    const int64_t base = !in.cache ? 0 : in.cache_overwrite >= 0 ? in.cache_overwrite : in.cache->size();
     for (size_t i = 0; i < in.tokens.size(); ++i) {
       a.tokens.push_back(in.tokens[i]);
       a.positions.push_back(in.positions.empty() ? static_cast<int32_t>(base + i)
@@ -119,7 +123,7 @@ Status Denoiser::Forward(std::span<const SequenceInput> batch, Logits* out) {
   kernels::RopeTable(a.positions.data(), T, c.rope_dim, c.rope_base, a.rope.data());
   for (int64_t il = 0; il < c.n_layer; ++il) Layer(il, batch);
   for (const SequenceInput& in : batch) {
-    if (in.cache) in.cache->Commit(static_cast<int64_t>(in.tokens.size()));
+    if (in.cache && in.cache_overwrite < 0) in.cache->Commit(static_cast<int64_t>(in.tokens.size()));
   }
 
   // Final norm and vocabulary projection, only for the rows asked for.
@@ -191,13 +195,13 @@ void Denoiser::AttentionForBatch(int64_t il, std::span<const SequenceInput> batc
     args.q_pos = a.positions.data() + b;
     if (in.cache) {
       KVCache& cache = *in.cache;
-      const int64_t base = cache.size();
+      const int64_t base = in.cache_overwrite >= 0 ? in.cache_overwrite : cache.size();
       std::memcpy(cache.k(il, base), a.k.data() + b * kv_dim, sizeof(float) * n * kv_dim);
       std::memcpy(cache.v(il, base), a.v.data() + b * kv_dim, sizeof(float) * n * kv_dim);
       std::memcpy(cache.positions() + base, a.positions.data() + b, sizeof(int32_t) * n);
       args.k = cache.k(il, 0);
       args.v = cache.v(il, 0);
-      args.n_kv = base + n;
+      args.n_kv = in.cache_overwrite >= 0 ? cache.size() : base + n;
       args.k_pos = cache.positions();
     } else {
       args.k = a.k.data() + b * kv_dim;
@@ -211,6 +215,7 @@ void Denoiser::AttentionForBatch(int64_t il, std::span<const SequenceInput> batc
     args.head_dim = c.head_dim;
     args.mode = in.attention;
     args.block_size = in.block_size;
+    args.block_origin = in.block_origin;
     args.out = a.attn.data() + b * q_dim;
     args.out_stride = q_dim;
     kernels::Attention(args);

@@ -39,10 +39,15 @@ struct SequenceInput {
   std::span<const int32_t> positions;  // [n]; empty => cache size + i
   AttentionMode attention = AttentionMode::kBidirectional;
   int64_t block_size = 0;              // kBlockCausal only
+  int64_t block_origin = 0;            // kBlockCausal: where block 0 starts (earlier positions: one block)
   std::span<const int32_t> logit_rows; // indices into tokens whose logits are wanted, any order
   // When set, the sequence's keys/values are appended to this cache and its queries also attend
   // to the cached rows (prefill, then incremental decoding).
   KVCache* cache = nullptr;
+  // With a cache: >= 0 writes the new rows over cached rows [cache_overwrite, + n) instead of
+  // appending them, and the queries attend to every cached row in order (the dual cache of the
+  // refinement loop recomputes a block in the middle of a cached canvas).
+  int64_t cache_overwrite = -1;
 };
 
 // Logits of the requested rows, in batch order then in logit_rows order. [rows, n_vocab]

@@ -2,6 +2,22 @@
 
 namespace sculpt {
 
+StatusOr<CacheMode> CacheModeByName(std::string_view name) {
+  if (name == "none") return CacheMode::kNone;
+  if (name == "prefix") return CacheMode::kPrefix;
+  if (name == "dual") return CacheMode::kDual;
+  return InvalidArgument("unknown cache '{}' (none, prefix, dual)", Printable(name));
+}
+
+std::string_view CacheModeName(CacheMode m) {
+  switch (m) {
+    case CacheMode::kNone: return "none";
+    case CacheMode::kPrefix: return "prefix";
+    case CacheMode::kDual: return "dual";
+  }
+  return "none";
+}
+
 Status GenerationOptions::Validate() const {
   if (n_generate < 1) return InvalidArgument("-n must be at least 1 (got {})", n_generate);
   if (steps < 0) return InvalidArgument("steps must be at least 1 (got {})", steps);
@@ -42,6 +58,10 @@ Status GenerationOptions::Validate() const {
     if (!(remask_eta > 0.0 && remask_eta <= 1.0)) {
       return InvalidArgument("remasking strength must be in (0, 1], got {}", remask_eta);
     }
+  }
+  if (cache != CacheMode::kNone && cfg_scale > 0.0) {
+    return InvalidArgument("--cache {} cannot be combined with classifier-free guidance",
+                           CacheModeName(cache));
   }
   return Status::Ok();
 }

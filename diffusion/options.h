@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "base/status.h"
 #include "sampling/sampling.h"
@@ -20,6 +21,16 @@ enum class TransferSchedule {
 
 // ReMDM-style remasking of committed tokens so they can be revised (see diffusion/refinement.h).
 enum class RemaskStrategy { kNone, kCap, kRescale, kConf };
+
+// Key/value reuse across the steps of a block (issue 8). kNone recomputes the whole canvas every
+// step (the reference path). kPrefix keeps the keys/values of everything before the current block
+// from the block's first step; kDual (Fast-dLLM) also keeps those after it, so a step computes the
+// block's rows only. Both are exact under block-causal attention and approximations under the
+// bidirectional attention diffusion models are trained with (the cached rows do not see later
+// changes of the block).
+enum class CacheMode { kNone, kPrefix, kDual };
+StatusOr<CacheMode> CacheModeByName(std::string_view name);
+std::string_view CacheModeName(CacheMode m);
 
 struct GenerationOptions {
   int64_t n_generate = 64;        // tokens to generate (-n)
@@ -41,6 +52,10 @@ struct GenerationOptions {
   bool early_stop = true;         // variable length: stop once EOS is final (generation only)
   RemaskStrategy remask = RemaskStrategy::kNone;
   double remask_eta = 0.0;        // strength of remasking (cap / scale / fraction)
+  CacheMode cache = CacheMode::kNone;
+  // Attention override: block-causal over the generation blocks (a block sees the context and the
+  // blocks up to itself) instead of the model's bidirectional attention.
+  bool block_causal = false;
 
   int64_t EffectiveSteps() const { return steps > 0 ? steps : n_generate; }
   Status Validate() const;

@@ -31,7 +31,13 @@ class Refinement {
     Proposal proposal;
   };
   Status Setup();
-  Status Propose(const std::vector<int64_t>& indices, std::vector<Candidate>* out);
+  // The canvas rows [from, to) that the next denoiser call computes, and how it uses the cache.
+  struct Window {
+    int64_t from = 0, to = 0;
+    bool fill_cache = false;  // the block's first step: run everything, keep keys/values
+  };
+  Window PlanWindow(int64_t block_first_pos, int64_t block_end_pos, bool first_step_of_block) const;
+  Status Propose(const std::vector<int64_t>& indices, const Window& w, std::vector<Candidate>* out);
   std::vector<int64_t> Choose(std::vector<Candidate>& cands, int64_t k, bool last_step);
   void Remask(int64_t block_begin, int64_t block_end, int64_t block_step, int64_t block_steps,
               StepEvent* event, int64_t* debt);
@@ -54,7 +60,11 @@ class Refinement {
   int64_t step_ = 0;
   GenerationResult res_;
   // Buffers reused across steps.
-  std::vector<int32_t> uncond_, rows_;
+  std::vector<int32_t> uncond_, rows_, positions_;
+  KVCache cache_;
+  int64_t cache_keep_ = 0;    // rows the cache holds between steps of the current block
+  int64_t block_origin_ = 0;  // first editable position: block 0 of block-causal attention
+  int64_t block_len_ = 0;
   Logits logits_;
   std::vector<double> row_, urow_, scratch_;
 };
@@ -96,6 +106,8 @@ Status Refinement::Setup() {
     for (int32_t id : {c_.eos_id, c_.eot_id})
       if (id >= 0) zero_conf_.push_back(id);
   }
+  if (o_.cache != CacheMode::kNone) cache_ = d_.NewCache(static_cast<int64_t>(canvas_.size()));
+  block_origin_ = editable_.front();
   const size_t n = editable_.size();
   res_.commit_step.assign(n, -1);
   res_.confidence.assign(n, 0.0);
@@ -104,17 +116,46 @@ Status Refinement::Setup() {
 
 // One denoiser call: logits for the rows that predict the given editable indices (shifted when
 // the model says so), combined with the unconditional pass under CFG, then a proposal each.
-Status Refinement::Propose(const std::vector<int64_t>& indices, std::vector<Candidate>* out) {
+// Which rows a step computes. No cache: the whole canvas. The first step of a block with a cache:
+// the whole canvas, keeping every row's keys/values; the prefix cache then keeps only the rows
+// before the block (one row earlier for shifted logits, whose first prediction comes from the row
+// before), the dual cache keeps them all. Later steps of the block: prefix cache, the rows from the
+// block on (only up to the block's end under block-causal attention, where later rows are
+// invisible to the block); dual cache, the block's rows only, written over their cached keys and
+// values so that every query sees its keys in canvas order, as without a cache.
+Refinement::Window Refinement::PlanWindow(int64_t block_first_pos, int64_t block_end_pos,
+                                          bool first_step_of_block) const {
+  const int64_t N = static_cast<int64_t>(canvas_.size());
+  if (o_.cache == CacheMode::kNone || first_step_of_block) return {0, N, o_.cache != CacheMode::kNone};
+  const int64_t from = std::max<int64_t>(0, block_first_pos - (c_.shift_logits ? 1 : 0));
+  if (o_.cache == CacheMode::kDual || o_.block_causal) return {from, block_end_pos, false};
+  return {from, N, false};
+}
+
+Status Refinement::Propose(const std::vector<int64_t>& indices, const Window& w,
+                           std::vector<Candidate>* out) {
   rows_.clear();
-  for (int64_t i : indices) rows_.push_back(static_cast<int32_t>(c_.LogitsRowFor(editable_[i])));
+  for (int64_t i : indices) rows_.push_back(static_cast<int32_t>(c_.LogitsRowFor(editable_[i]) - w.from));
   std::vector<int32_t> unique_rows = rows_;
   std::sort(unique_rows.begin(), unique_rows.end());
   unique_rows.erase(std::unique(unique_rows.begin(), unique_rows.end()), unique_rows.end());
 
   SequenceInput seq[2];
-  seq[0].tokens = canvas_;
-  seq[0].attention = c_.NativeAttention();
+  seq[0].tokens = std::span<const int32_t>(canvas_).subspan(w.from, w.to - w.from);
+  seq[0].attention = o_.block_causal ? AttentionMode::kBlockCausal : c_.NativeAttention();
+  seq[0].block_size = block_len_;
+  seq[0].block_origin = block_origin_;
   seq[0].logit_rows = unique_rows;
+  const bool cached = o_.cache != CacheMode::kNone;
+  if (cached) {
+    if (w.fill_cache) cache_.Clear();
+    positions_.resize(static_cast<size_t>(w.to - w.from));
+    std::iota(positions_.begin(), positions_.end(), static_cast<int32_t>(w.from));
+    seq[0].positions = positions_;
+    seq[0].cache = &cache_;
+    // Dual cache: the block's rows are rewritten in place, so keys stay in canvas order.
+    if (o_.cache == CacheMode::kDual && !w.fill_cache) seq[0].cache_overwrite = w.from;
+  }
   const bool cfg = o_.cfg_scale > 0.0;
   if (cfg) {  // unconditional input: the canvas with every non-editable position masked
     uncond_.assign(canvas_.size(), c_.mask_id);
@@ -124,6 +165,8 @@ Status Refinement::Propose(const std::vector<int64_t>& indices, std::vector<Cand
   }
   SCULPT_RETURN_IF_ERROR(d_.Forward({seq, cfg ? 2u : 1u}, &logits_));
   ++res_.forward_passes;
+  res_.rows_computed += (w.to - w.from) * (cfg ? 2 : 1);
+  if (cached) cache_.Truncate(cache_keep_);
 
   const int64_t V = c_.n_vocab, R = static_cast<int64_t>(unique_rows.size());
   out->clear();
@@ -253,6 +296,7 @@ StatusOr<GenerationResult> Refinement::Run() {
   const int64_t n = static_cast<int64_t>(editable_.size());
   const bool adaptive = rule_ == Rule::kThreshold || rule_ == Rule::kFactor || rule_ == Rule::kEntropyBound;
   const int64_t block_len = o_.block_length > 0 ? o_.block_length : n;
+  block_len_ = block_len;
   SCULPT_ASSIGN_OR_RETURN(BlockPlan plan,
                           PlanBlocks(n, block_len, adaptive ? n / block_len : o_.EffectiveSteps()));
   std::vector<Candidate> cands;
@@ -262,6 +306,9 @@ StatusOr<GenerationResult> Refinement::Run() {
     const int64_t spb = plan.steps_per_block;
     const std::vector<int64_t> counts = LinearTransferCounts(MaskedIn(begin, end), spb);
     int64_t debt = 0;
+    const int64_t block_first_pos = editable_[begin];
+    const int64_t block_end_pos = editable_[std::min(end, n) - 1] + 1;
+    bool block_cached = false;  // the cache holds this block's prefix (and suffix)
     for (int64_t j = 0; adaptive ? MaskedIn(begin, end) > 0 : j < spb; ++j) {
       Timer step_timer;
       const bool last = !adaptive && j == spb - 1;
@@ -281,7 +328,14 @@ StatusOr<GenerationResult> Refinement::Run() {
         indices.clear();  // candidates: masked editable positions before the end of the block
         for (int64_t i = 0; i < end; ++i)
           if (Masked(i)) indices.push_back(i);
-        SCULPT_RETURN_IF_ERROR(Propose(indices, &cands));
+        const Window w = PlanWindow(block_first_pos, block_end_pos, !block_cached);
+        if (w.fill_cache) {  // what the cache keeps after this step, for the rest of the block
+          cache_keep_ = o_.cache == CacheMode::kDual
+                            ? static_cast<int64_t>(canvas_.size())
+                            : PlanWindow(block_first_pos, block_end_pos, false).from;
+        }
+        SCULPT_RETURN_IF_ERROR(Propose(indices, w, &cands));
+        block_cached |= w.fill_cache;
         if (rule_ == Rule::kOrigin) {  // reveal probability as the "confidence" of each position
           const double t = 1.0 - static_cast<double>(j) * (1.0 - o_.eps) / spb;
           const double s = 1.0 - static_cast<double>(j + 1) * (1.0 - o_.eps) / spb;

@@ -49,6 +49,7 @@ struct GenerationResult {
   std::vector<int32_t> canvas;          // the whole final canvas
   int64_t steps = 0;
   int64_t forward_passes = 0;           // denoiser calls (a CFG step is one batched call)
+  int64_t rows_computed = 0;            // canvas rows run through the denoiser, over all calls
   std::vector<std::vector<int64_t>> commits_per_step;  // editable indices, ascending
   std::vector<int32_t> commit_step;     // per editable index: the step that last committed it
   std::vector<double> confidence;       // per editable index: confidence when committed

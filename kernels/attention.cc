@@ -25,14 +25,12 @@ float LaneTreeSum(float* lanes) {
   return lanes[0];
 }
 
-int32_t VisibilityKey(AttentionMode mode, int64_t block, int32_t pos) {
+int32_t VisibilityKey(AttentionMode mode, int64_t block, int64_t origin, int32_t pos) {
   switch (mode) {
     case AttentionMode::kBidirectional: return 0;
     case AttentionMode::kCausal: return pos;
-    case AttentionMode::kBlockCausal: {  // floor division: negative positions stay ordered
-      const int64_t b = pos >= 0 ? pos / block : -((-static_cast<int64_t>(pos) + block - 1) / block);
-      return static_cast<int32_t>(b);
-    }
+    case AttentionMode::kBlockCausal:
+      return pos < origin ? -1 : static_cast<int32_t>((pos - origin) / block);
   }
   return 0;
 }
@@ -45,7 +43,7 @@ void AttendScalar(const AttentionArgs& a, const AttentionPrep& prep, int64_t i, 
   const float* q = a.q + i * a.q_stride + h * hd;
   float* out = a.out + i * a.out_stride + h * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int32_t qv = VisibilityKey(a.mode, a.block_size, a.q_pos[i]);
+  const int32_t qv = VisibilityKey(a.mode, a.block_size, a.block_origin, a.q_pos[i]);
   const float kNegInf = -std::numeric_limits<float>::infinity();
   float max_score = kNegInf;
   for (int64_t j = 0; j < prep.n_kv_pad; ++j) {
@@ -81,7 +79,7 @@ void Attention(const AttentionArgs& a) {
   AttentionPrep prep;
   prep.n_kv_pad = (a.n_kv + kAttnLanes - 1) / kAttnLanes * kAttnLanes;
   prep.key_vis.assign(static_cast<size_t>(prep.n_kv_pad), std::numeric_limits<int32_t>::max());
-  for (int64_t j = 0; j < a.n_kv; ++j) prep.key_vis[j] = VisibilityKey(a.mode, a.block_size, a.k_pos[j]);
+  for (int64_t j = 0; j < a.n_kv; ++j) prep.key_vis[j] = VisibilityKey(a.mode, a.block_size, a.block_origin, a.k_pos[j]);
   // The SIMD body needs the head dimension in whole vectors of 8 (AVX2) and 16 (AVX-512) floats.
   const bool simd = CurrentSimdTarget() != SimdTarget::kScalar && a.head_dim % kAttnLanes == 0;
   if (simd) {

@@ -18,7 +18,7 @@ struct AttentionPrep {
 };
 
 // A query sees key j when key_vis[j] <= VisibilityKey(its position).
-int32_t VisibilityKey(AttentionMode mode, int64_t block, int32_t pos);
+int32_t VisibilityKey(AttentionMode mode, int64_t block, int64_t origin, int32_t pos);
 // Sums 16 lane partials by the fixed pairwise tree (lane l += lane l + half, half = 8, 4, 2, 1).
 float LaneTreeSum(float* lanes);
 

@@ -47,7 +47,7 @@ void AttendRange(const AttentionArgs& a, const AttentionPrep& prep, int64_t begi
     const float* HWY_RESTRICT q = a.q + i * a.q_stride + h * hd;
     float* HWY_RESTRICT out = a.out + i * a.out_stride + h * hd;
     const float* HWY_RESTRICT kt = prep.kt.data() + g * hd * npad;
-    const auto qv = hn::Set(di, VisibilityKey(a.mode, a.block_size, a.q_pos[i]));
+    const auto qv = hn::Set(di, VisibilityKey(a.mode, a.block_size, a.block_origin, a.q_pos[i]));
     // Scores, four vectors of keys per pass.
     V vmax = neg_inf;
     int64_t j = 0;

@@ -62,7 +62,7 @@ void ApplyRope(float* x, int64_t n, int64_t row_stride, int64_t n_heads, int64_t
 enum class AttentionMode {
   kBidirectional,  // every query sees every key
   kCausal,         // a query sees keys at positions <= its own
-  kBlockCausal,    // a query sees keys whose block (position / block_size) is <= its own block
+  kBlockCausal,    // a query sees keys whose block ((position - origin) / block_size) is <= its own
 };
 
 // Scaled dot-product attention for one sequence with grouped-query heads.
@@ -81,6 +81,8 @@ struct AttentionArgs {
   int64_t head_dim = 0;
   AttentionMode mode = AttentionMode::kBidirectional;
   int64_t block_size = 0;  // kBlockCausal only
+  int64_t block_origin = 0;  // kBlockCausal: block of position p is (p - origin) / block_size;
+                             // positions before the origin form one block (-1) before all others
   float* out = nullptr;    // [n_q, out_stride]; head h at column h * head_dim
   int64_t out_stride = 0;
 };

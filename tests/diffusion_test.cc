@@ -148,3 +148,87 @@ TEST(Diffusion, InfillKeepsTheContext) {
 
 }  // namespace
 }  // namespace sculpt
+
+namespace sculpt {
+namespace {
+
+// Prefix and dual caches: exact under block-causal attention (identical tokens, per-step commits
+// and logits-driven confidences to recomputing the whole canvas every step) while computing fewer
+// rows; under the model's bidirectional attention they run to completion as approximations.
+TEST(DiffusionCache, PrefixAndDualAreExactUnderBlockCausalAttention) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  for (const char* model : {"llada-tiny.gguf", "dream-tiny.gguf"}) {  // dream: shifted logits
+    SCOPED_TRACE(model);
+    auto engine = LoadEngine(ref / "models" / model);
+    ASSERT_NE(engine, nullptr);
+    for (int64_t threshold_x10 : {0, 3}) {  // the linear schedule, then Fast-dLLM's threshold rule
+      GenerateRequest req;
+      req.prompt_tokens = {100, 101, 102, 103, 104, 105, 106};
+      req.options.n_generate = 24;
+      req.options.block_length = 8;
+      req.options.schedule = TransferSchedule::kLinear;
+      req.options.early_stop = false;
+      req.options.block_causal = true;
+      req.options.threshold = threshold_x10 / 10.0;
+      auto base = engine->Generate(req);
+      ASSERT_TRUE(base.ok()) << base.status().message();
+      for (CacheMode mode : {CacheMode::kPrefix, CacheMode::kDual}) {
+        req.options.cache = mode;
+        auto r = engine->Generate(req);
+        ASSERT_TRUE(r.ok()) << r.status().message();
+        EXPECT_EQ(r->result.ids, base->result.ids) << CacheModeName(mode);
+        EXPECT_EQ(r->result.commits_per_step, base->result.commits_per_step) << CacheModeName(mode);
+        EXPECT_EQ(r->result.confidence, base->result.confidence) << CacheModeName(mode) << " threshold " << threshold_x10;
+        EXPECT_EQ(r->result.forward_passes, base->result.forward_passes);
+        EXPECT_LT(r->result.rows_computed, base->result.rows_computed * 3 / 4) << CacheModeName(mode);
+      }
+      req.options.cache = CacheMode::kNone;
+    }
+  }
+}
+
+TEST(DiffusionCache, BidirectionalCachesAreApproximateButComplete) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  auto engine = LoadEngine(ref / "models/llada-tiny.gguf");
+  GenerateRequest req;
+  req.prompt_tokens = {506, 100, 101, 102};
+  req.options.n_generate = 32;
+  req.options.block_length = 8;
+  req.options.early_stop = false;
+  auto base = engine->Generate(req);
+  ASSERT_TRUE(base.ok());
+  int64_t prefix_rows = 0;
+  for (CacheMode mode : {CacheMode::kPrefix, CacheMode::kDual}) {
+    req.options.cache = mode;
+    auto r = engine->Generate(req);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(r->result.ids.size(), base->result.ids.size());
+    EXPECT_EQ(std::count(r->result.ids.begin(), r->result.ids.end(), engine->config().mask_id), 0);
+    EXPECT_EQ(r->result.steps, base->result.steps);
+    // The first step of each block is a full pass, so the first block's first commit agrees.
+    EXPECT_EQ(r->result.commits_per_step[0], base->result.commits_per_step[0]);
+    if (mode == CacheMode::kPrefix) prefix_rows = r->result.rows_computed;
+    else EXPECT_LT(r->result.rows_computed, prefix_rows);
+  }
+  // Infill with a cache: the context stays, every hole is filled.
+  InfillRequest ir;
+  ir.segments = {"ab", "cd", "ef"};
+  ir.hole_tokens = {6};
+  ir.options.block_length = 4;
+  ir.options.cache = CacheMode::kDual;
+  auto fill = engine->Infill(ir);
+  ASSERT_TRUE(fill.ok()) << fill.status().message();
+  EXPECT_EQ(fill->fills.size(), 2u);
+}
+
+TEST(DiffusionCache, BadCombinationsAreClearErrors) {
+  GenerationOptions o;
+  o.cache = CacheMode::kPrefix;
+  o.cfg_scale = 1.0;
+  EXPECT_FALSE(o.Validate().ok());
+  EXPECT_FALSE(CacheModeByName("full").ok());
+  EXPECT_EQ(*CacheModeByName("dual"), CacheMode::kDual);
+}
+
+}  // namespace
+}  // namespace sculpt
