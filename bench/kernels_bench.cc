@@ -22,14 +22,6 @@ namespace {
 using kernels::GgmlType;
 using Clock = std::chrono::steady_clock;
 
-std::string CpuName() {
-  std::ifstream f("/proc/cpuinfo");
-  for (std::string line; std::getline(f, line);) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown";
-}
-
 // Seconds per call: the minimum over repetitions after a warm-up; at least 2 runs and ~0.3 s.
 template <typename Fn>
 double TimeIt(const Fn& fn) {

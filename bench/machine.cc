@@ -49,12 +49,21 @@ HWY_AFTER_NAMESPACE();
 #include <omp.h>
 
 #include <chrono>
+#include <fstream>
 #include <vector>
 
 #include "bench/machine.h"
 
 namespace sculpt::bench {
 HWY_EXPORT(FmaLoop);
+
+std::string CpuName() {
+  std::ifstream f("/proc/cpuinfo");
+  for (std::string line; std::getline(f, line);) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown";
+}
 HWY_EXPORT(ReadLoop);
 
 namespace {

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdlib>
+#include <filesystem>
 #include <cstdio>
 #include <memory>
 
@@ -31,6 +33,28 @@ void AddCommonOptions(CLI::App* app, CommonOptions* opts) {
             return s.ok() ? std::string() : s.message();
           },
           "KERNELS", "kernels"));
+}
+
+StatusOr<std::string> ResolveModel(const std::string& given) {
+  if (!given.empty()) return given;
+  namespace fs = std::filesystem;
+  std::vector<fs::path> dirs;
+  if (const char* env = std::getenv("SCULPT_MODELS"); env && *env) dirs.emplace_back(env);
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    dirs.push_back(exe.parent_path() / "models");
+    dirs.push_back(exe.parent_path().parent_path() / "models");
+  }
+#ifdef SCULPT_MODELS_DIR
+  dirs.emplace_back(SCULPT_MODELS_DIR);
+#endif
+  for (const fs::path& d : dirs) {
+    const fs::path p = d / kDefaultModel;
+    if (fs::is_regular_file(p, ec)) return p.string();
+  }
+  return NotFound("no -m/--model given and the embedded model {} was not found (looked beside the "
+                  "binary, in ../models and in $SCULPT_MODELS)", kDefaultModel);
 }
 
 int Fail(const Status& status) {

@@ -33,6 +33,14 @@ std::function<void()> Runner(Fn fn) {
   };
 }
 
+// The embedded models (models/ in the source tree): the default of generate, infill and edit.
+inline constexpr const char* kDefaultModel = "sculpt-code-diffusion.gguf";
+inline constexpr const char* kDefaultModelHelp =
+    "GGUF file (default: the embedded code diffusion model, models/sculpt-code-diffusion.gguf)";
+// `given` if not empty; else the embedded model, looked up in $SCULPT_MODELS, beside the binary
+// (models/ and ../models/, so build/sculpt finds the source tree's) and in the source tree.
+StatusOr<std::string> ResolveModel(const std::string& given);
+
 // Parses "ID ID ..." (spaces, tabs, newlines or commas between ids).
 StatusOr<std::vector<int32_t>> ParseIds(const std::string& text);
 

@@ -49,6 +49,7 @@ nlohmann::json ResultJson(const GenerateResponse& r) {
   j["mode"] = r.diffusion ? "diffusion" : "autoregressive";
   j["steps"] = r.result.steps;
   j["forward_passes"] = r.result.forward_passes;
+  j["rows_computed"] = r.result.rows_computed;
   j["commits_per_step"] = r.result.commits_per_step;
   j["commit_step"] = r.result.commit_step;
   j["stopped_early"] = r.result.stopped_early;
@@ -79,7 +80,8 @@ Status RunGenerate(const GenerateFlags& f) {
   EngineOptions eo;
   eo.threads = f.common.threads;
   eo.progress = TerminalProgress();
-  SCULPT_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Load(f.model, eo));
+  SCULPT_ASSIGN_OR_RETURN(std::string path, ResolveModel(f.model));
+  SCULPT_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Load(path, eo));
   if ((f.visual) && !engine->tokenizer()) return InvalidArgument("--visual needs a tokenizer in the model file");
 
   nlohmann::json trace = nlohmann::json::array();
@@ -135,7 +137,7 @@ void RegisterGenerate(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Generate text by diffusion sampling (or "
                                              "autoregressively with a causal model)");
   auto f = std::make_shared<GenerateFlags>();
-  cmd->add_option("-m,--model", f->model, "GGUF file")->required();
+  cmd->add_option("-m,--model", f->model, kDefaultModelHelp);
   cmd->add_option("-p,--prompt", f->prompt, "Prompt text");
   cmd->add_option("-f,--file", f->prompt_file, "Read the prompt from a file");
   cmd->add_option("--prompt-tokens", f->prompt_tokens, "Prompt as ids \"ID ID ...\" (no BOS added)");

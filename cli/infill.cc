@@ -40,7 +40,8 @@ StatusOr<std::unique_ptr<Engine>> LoadEngine(const InfillFlags& f) {
   EngineOptions eo;
   eo.threads = f.common.threads;
   eo.progress = TerminalProgress();
-  return Engine::Load(f.model, eo);
+  SCULPT_ASSIGN_OR_RETURN(std::string path, ResolveModel(f.model));
+  return Engine::Load(path, eo);
 }
 
 nlohmann::json ResponseJson(const InfillResponse& r) {
@@ -55,6 +56,7 @@ nlohmann::json ResponseJson(const InfillResponse& r) {
           {"ids", r.result.ids},
           {"steps", r.result.steps},
           {"forward_passes", r.result.forward_passes},
+          {"rows_computed", r.result.rows_computed},
           {"timings", {{"total_ms", ms}, {"ms_per_step", r.result.steps ? ms / r.result.steps : 0.0}}}};
 }
 
@@ -155,7 +157,7 @@ Status RunEdit(const InfillFlags& f) {
 void RegisterInfill(CLI::App& app) {
   auto* cmd = app.add_subcommand("infill", "Fill holes in text (code) by diffusion");
   auto f = std::make_shared<InfillFlags>();
-  cmd->add_option("-m,--model", f->model, "GGUF file")->required();
+  cmd->add_option("-m,--model", f->model, kDefaultModelHelp);
   f->prefix_opt = cmd->add_option("--prefix", f->prefix, "Text before the hole");
   f->suffix_opt = cmd->add_option("--suffix", f->suffix, "Text after the hole");
   cmd->add_option("--file", f->file, "A file whose hole markers are the holes");
@@ -171,7 +173,7 @@ void RegisterInfill(CLI::App& app) {
   auto* ed = app.add_subcommand("edit", "Regenerate lines A-B of a file; every other byte stays");
   auto e = std::make_shared<InfillFlags>();
   e->hole_tokens = "same";
-  ed->add_option("-m,--model", e->model, "GGUF file")->required();
+  ed->add_option("-m,--model", e->model, kDefaultModelHelp);
   ed->add_option("--file", e->file, "The file to edit")->required();
   ed->add_option("--lines", e->lines, "Line range A-B (1-based, inclusive) or a single line A")->required();
   ed->add_flag("--in-place", e->in_place, "Write the file (atomically) instead of printing it");

@@ -1,7 +1,11 @@
 // `sculpt bench kernels --quick --json` runs and reports every figure the interface promises, and
 // the BLAS comparison backend computes the same function (not the same bits).
+#include <sys/wait.h>
+
+#include <algorithm>
 #include <array>
 #include <cstdio>
+#include <fstream>
 
 #include "tests/test_util.h"
 
@@ -53,6 +57,81 @@ TEST(Bench, BlasBackendComputesTheSameFunction) {
   const auto want = testing::ReadFloats(ref / "logits" / c["reference_file"].get<std::string>());
   ASSERT_EQ(got.size(), want.size());
   EXPECT_LE(testing::MaxAbsDiff(got.data(), want.data(), got.size()), c["strict_tolerance"].get<double>());
+}
+
+}  // namespace
+}  // namespace sculpt
+
+namespace sculpt {
+namespace {
+
+std::pair<int, std::string> RunSculptStatus(const std::string& args) {
+  FILE* p = popen((std::string(SCULPT_BINARY) + " " + args + " 2>&1").c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  for (size_t n; (n = fread(buf.data(), 1, buf.size(), p)) > 0;) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, out};
+}
+
+// `sculpt bench decode --json --svg`: the interface's fields for every configuration, one baseline
+// that agrees with itself, exact configurations labelled, the plot written.
+TEST(Bench, DecodeReportsEveryConfiguration) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  const std::string svg = ::testing::TempDir() + "/decode_bench.svg";
+  std::remove(svg.c_str());
+  const auto j = nlohmann::json::parse(RunSculpt(
+      "bench decode --json -n 16 --reps 1 -t 1 --svg " + svg + " --diffusion-model " +
+      (ref / "models/llada-tiny.gguf").string() + " --ar-model " + (ref / "models/llama-tiny.gguf").string()));
+  ASSERT_TRUE(j.contains("machine"));
+  ASSERT_GE(j["configs"].size(), 5u);
+  int baselines = 0, ar = 0;
+  for (const auto& c : j["configs"]) {
+    for (const char* key : {"name", "kind", "baseline", "cache", "steps", "block_length", "algorithm", "threshold",
+                            "tokens_per_s", "ms_per_step", "forward_passes", "ttft_ms", "agreement", "task_score"}) {
+      EXPECT_TRUE(c.contains(key)) << key;
+    }
+    EXPECT_GT(c["tokens_per_s"].get<double>(), 0.0) << c["name"];
+    EXPECT_GE(c["agreement"].get<double>(), 0.0);
+    EXPECT_LE(c["agreement"].get<double>(), 1.0);
+    if (c["baseline"].get<bool>()) {
+      ++baselines;
+      EXPECT_EQ(c["agreement"].get<double>(), 1.0);
+      EXPECT_EQ(c["cache"], "none");
+      EXPECT_EQ(c["steps"], 16);
+    }
+    ar += c["kind"] == "autoregressive";
+    EXPECT_EQ(c["exact"].get<bool>(), c["cache"] == "none");
+  }
+  EXPECT_EQ(baselines, 1);
+  EXPECT_EQ(ar, 1);
+  std::ifstream f(svg);
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text.rfind("<svg", 0), 0u);
+  EXPECT_NE(text.find("autoregressive"), std::string::npos);
+}
+
+TEST(Bench, DecodeRejectsBadConfigurations) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  const std::string file = ::testing::TempDir() + "/decode_configs.json";
+  const std::string models = " --diffusion-model " + (ref / "models/llada-tiny.gguf").string();
+  for (const char* bad : {
+           "[]",                                                           // empty
+           R"([{"name": "a", "cache": "dual"}])",                           // no baseline
+           R"([{"name": "b", "baseline": true, "cache": "prefix"}])",       // cached baseline
+           R"([{"name": "b", "baseline": true}, {"name": "x", "cache": "huge"}])",
+           R"([{"name": "b", "baseline": true}, {"name": "x", "block_length": 5}])",  // 16 % 5
+           R"([{"name": "b", "baseline": true}, {"name": "x", "kind": "autoregressive"}])",  // no AR model
+           R"([{"name": "b", "baseline": true}, {"name": "x", "steps": "many"}])",
+           R"([{"name": "b", "baseline": true}, {"name": "x", "threshold": 0.9, "factor": 1.0}])",
+           R"([{"name": "b", "baseline": true, "colour": 1}])",
+           "not json"}) {
+    std::ofstream(file) << bad;
+    const auto [code, out] = RunSculptStatus("bench decode -n 16 --reps 1 --configs " + file + models);
+    EXPECT_NE(code, 0) << bad;
+    EXPECT_EQ(out.rfind("sculpt: error: ", 0), 0u) << out;
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  }
 }
 
 }  // namespace
