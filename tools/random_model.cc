@@ -1,0 +1,161 @@
+// sculpt-random-model: a GGUF of any llada/llama shape with random weights, for speed measurements
+// on shapes no shipped model has (e.g. the 91M-parameter shape of issue 8's llama.cpp figures).
+// The tokenizer metadata is copied from another GGUF (--vocab-from), so text prompts work.
+// Weights: N(0, 0.02) from a fixed seed; norms 1. Types F32, F16, Q8_0 and Q4_0 (quantized with
+// ggml's reference rounding).
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "denoiser/gguf/gguf.h"
+#include "denoiser/gguf/writer.h"
+#include "kernels/quant.h"
+
+namespace sculpt {
+namespace {
+
+using kernels::GgmlType;
+
+// ggml block layouts: Q8_0 = f16 d + 32 int8; Q4_0 = f16 d + 16 bytes of nibbles (x = d * (q - 8)).
+std::vector<uint8_t> QuantizeQ8_0(const std::vector<float>& x) {
+  std::vector<uint8_t> out;
+  for (size_t b = 0; b < x.size(); b += 32) {
+    float amax = 0.0f;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b + i]));
+    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    const uint16_t h = kernels::FloatToHalf(d);
+    out.insert(out.end(), reinterpret_cast<const uint8_t*>(&h), reinterpret_cast<const uint8_t*>(&h) + 2);
+    for (int i = 0; i < 32; ++i) out.push_back(static_cast<uint8_t>(static_cast<int8_t>(std::round(x[b + i] * id))));
+  }
+  return out;
+}
+
+std::vector<uint8_t> QuantizeQ4_0(const std::vector<float>& x) {
+  std::vector<uint8_t> out;
+  for (size_t b = 0; b < x.size(); b += 32) {
+    float amax = 0.0f, max = 0.0f;
+    for (int i = 0; i < 32; ++i) {
+      if (std::fabs(x[b + i]) > amax) {
+        amax = std::fabs(x[b + i]);
+        max = x[b + i];
+      }
+    }
+    const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    const uint16_t h = kernels::FloatToHalf(d);
+    out.insert(out.end(), reinterpret_cast<const uint8_t*>(&h), reinterpret_cast<const uint8_t*>(&h) + 2);
+    for (int i = 0; i < 16; ++i) {
+      const auto q = [&](float v) { return static_cast<uint8_t>(std::min(15.0f, std::trunc(v * id + 8.5f))); };
+      out.push_back(static_cast<uint8_t>(q(x[b + i]) | (q(x[b + 16 + i]) << 4)));
+    }
+  }
+  return out;
+}
+
+int Fail(const std::string& msg) {
+  std::fprintf(stderr, "sculpt-random-model: error: %s\n", msg.c_str());
+  return 1;
+}
+
+}  // namespace
+}  // namespace sculpt
+
+int main(int argc, char** argv) {
+  using namespace sculpt;
+  CLI::App app{"Write a random-weight llada/llama GGUF of any shape"};
+  std::string arch = "llada", type = "f32", vocab_from, out;
+  int n_embd = 768, n_layer = 12, n_head = 12, n_head_kv = 0, n_ff = 2048, n_ctx = 2048;
+  uint32_t seed = 1;
+  app.add_option("--arch", arch, "llada or llama")->check(CLI::IsMember({"llada", "llama"}))->capture_default_str();
+  app.add_option("--n-embd", n_embd)->capture_default_str()->check(CLI::Range(32, 16384));
+  app.add_option("--n-layer", n_layer)->capture_default_str()->check(CLI::Range(1, 256));
+  app.add_option("--n-head", n_head)->capture_default_str()->check(CLI::Range(1, 256));
+  app.add_option("--n-head-kv", n_head_kv, "default: n-head")->check(CLI::Range(1, 256));
+  app.add_option("--n-ff", n_ff)->capture_default_str()->check(CLI::Range(32, 65536));
+  app.add_option("--n-ctx", n_ctx)->capture_default_str()->check(CLI::Range(16, 1 << 20));
+  app.add_option("--type", type, "f32, f16, q8_0 or q4_0 (matrices; norms stay f32)")
+      ->check(CLI::IsMember({"f32", "f16", "q8_0", "q4_0"}))->capture_default_str();
+  app.add_option("--seed", seed)->capture_default_str();
+  app.add_option("--vocab-from", vocab_from, "GGUF whose tokenizer metadata (and vocabulary size) to use")->required();
+  app.add_option("--out", out, "Output GGUF")->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (n_head_kv == 0) n_head_kv = n_head;
+  if (n_embd % n_head != 0 || n_head % n_head_kv != 0) return Fail("n-embd must divide by n-head, n-head by n-head-kv");
+  if (type != "f32" && type != "f16" && (n_embd % 32 != 0 || n_ff % 32 != 0)) {
+    return Fail("quantized types need n-embd and n-ff divisible by 32");
+  }
+  auto vocab = gguf::File::Open(vocab_from);
+  if (!vocab.ok()) return Fail(vocab.status().message());
+  const gguf::Value* tokens = vocab->Find("tokenizer.ggml.tokens");
+  if (!tokens || tokens->items.empty()) return Fail(vocab_from + " has no tokenizer.ggml.tokens");
+  const int64_t n_vocab = static_cast<int64_t>(tokens->items.size());
+
+  gguf::Writer w;
+  w.SetString("general.architecture", arch);
+  w.SetString("general.name", arch + "-random-" + std::to_string(n_embd) + "x" + std::to_string(n_layer) + "-" + type);
+  w.SetU32(arch + ".context_length", static_cast<uint32_t>(n_ctx));
+  w.SetU32(arch + ".embedding_length", static_cast<uint32_t>(n_embd));
+  w.SetU32(arch + ".block_count", static_cast<uint32_t>(n_layer));
+  w.SetU32(arch + ".feed_forward_length", static_cast<uint32_t>(n_ff));
+  w.SetU32(arch + ".attention.head_count", static_cast<uint32_t>(n_head));
+  w.SetU32(arch + ".attention.head_count_kv", static_cast<uint32_t>(n_head_kv));
+  w.SetF32(arch + ".rope.freq_base", 10000.0f);
+  w.SetF32(arch + ".attention.layer_norm_rms_epsilon", 1e-5f);
+  if (arch == "llada") w.SetBool("diffusion.shift_logits", false);
+  for (const auto& [key, value] : vocab->metadata()) {
+    if (key.rfind("tokenizer.", 0) == 0) w.Set(std::string(key), value);
+  }
+
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  const GgmlType mt = type == "f32" ? GgmlType::kF32 : type == "f16" ? GgmlType::kF16
+                    : type == "q8_0" ? GgmlType::kQ8_0 : GgmlType::kQ4_0;
+  auto matrix = [&](const std::string& name, int64_t cols, int64_t rows) {
+    std::vector<float> x(static_cast<size_t>(cols * rows));
+    for (float& v : x) v = normal(rng);
+    std::vector<uint8_t> bytes;
+    if (mt == GgmlType::kF32) {
+      bytes.assign(reinterpret_cast<const uint8_t*>(x.data()), reinterpret_cast<const uint8_t*>(x.data() + x.size()));
+    } else if (mt == GgmlType::kF16) {
+      for (float v : x) {
+        const uint16_t h = kernels::FloatToHalf(v);
+        bytes.push_back(static_cast<uint8_t>(h));
+        bytes.push_back(static_cast<uint8_t>(h >> 8));
+      }
+    } else {
+      bytes = mt == GgmlType::kQ8_0 ? QuantizeQ8_0(x) : QuantizeQ4_0(x);
+    }
+    w.AddTensor(name, mt, {cols, rows}, bytes);
+  };
+  auto ones = [&](const std::string& name, int64_t n) {
+    const std::vector<float> x(static_cast<size_t>(n), 1.0f);
+    w.AddTensor(name, GgmlType::kF32, {n}, {reinterpret_cast<const uint8_t*>(x.data()), x.size() * 4});
+  };
+  const int64_t head_dim = n_embd / n_head, kv = head_dim * n_head_kv;
+  matrix("token_embd.weight", n_embd, n_vocab);
+  for (int l = 0; l < n_layer; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    ones(p + "attn_norm.weight", n_embd);
+    matrix(p + "attn_q.weight", n_embd, n_embd);
+    matrix(p + "attn_k.weight", n_embd, kv);
+    matrix(p + "attn_v.weight", n_embd, kv);
+    matrix(p + "attn_output.weight", n_embd, n_embd);
+    ones(p + "ffn_norm.weight", n_embd);
+    matrix(p + "ffn_gate.weight", n_embd, n_ff);
+    matrix(p + "ffn_up.weight", n_embd, n_ff);
+    matrix(p + "ffn_down.weight", n_ff, n_embd);
+  }
+  ones("output_norm.weight", n_embd);
+  matrix("output.weight", n_embd, n_vocab);
+  const Status st = w.WriteFile(out);
+  if (!st.ok()) return Fail(st.message());
+  return 0;
+}
