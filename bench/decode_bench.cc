@@ -8,6 +8,7 @@
 #include <memory>
 #include <set>
 
+#include "base/file_util.h"
 #include "base/timer.h"
 #include "bench/machine.h"
 #include "denoiser/denoiser.h"
@@ -49,6 +50,41 @@ std::string XmlEscape(const std::string& s) {
   return out;
 }
 
+std::string Normalized(const std::string& s) {
+  std::string out;
+  bool space = false;
+  for (char ch : s) {
+    if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += ch;
+  }
+  return out;
+}
+
+StatusOr<double> TaskScore(Engine& e, const DecodeConfig& c, const std::vector<InfillTask>& tasks) {
+  int64_t hits = 0;
+  for (const InfillTask& t : tasks) {
+    InfillRequest req;
+    req.segments = {t.prefix, t.suffix};
+    req.hole_tokens = {t.hole_tokens};
+    req.options = c.options;
+    req.options.block_length = 0;
+    if (!c.autoregressive && c.options.steps > 0 && c.options.threshold <= 0 && c.options.factor <= 0) {
+      req.options.steps = std::max<int64_t>(
+          1, (t.hole_tokens * c.options.steps + c.options.n_generate - 1) / c.options.n_generate);
+    } else {
+      req.options.steps = 0;
+    }
+    SCULPT_ASSIGN_OR_RETURN(InfillResponse r, e.Infill(req));
+    hits += Normalized(r.fills.at(0)) == Normalized(t.middle);
+  }
+  return tasks.empty() ? 0.0 : static_cast<double>(hits) / static_cast<double>(tasks.size());
+}
+
 double PeakRssMb() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -56,6 +92,34 @@ double PeakRssMb() {
 }
 
 }  // namespace
+
+StatusOr<std::vector<InfillTask>> LoadInfillTasks(const std::string& path, size_t max_tasks) {
+  SCULPT_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  std::vector<InfillTask> out;
+  size_t line_no = 0, pos = 0;
+  while (pos < text.size() && (max_tasks == 0 || out.size() < max_tasks)) {
+    const size_t end = std::min(text.find('\n', pos), text.size());
+    const std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (line.empty()) continue;
+    const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    InfillTask t;
+    try {
+      if (j.is_discarded()) throw json::other_error::create(0, "", nullptr);
+      t.prefix = j.at("prefix").get<std::string>();
+      t.middle = j.at("middle").get<std::string>();
+      t.suffix = j.at("suffix").get<std::string>();
+      t.hole_tokens = j.at("hole_tokens").get<int64_t>();
+    } catch (const json::exception&) {
+      return InvalidArgument("{}:{}: expected {{prefix, middle, suffix, hole_tokens}}", path, line_no);
+    }
+    if (t.hole_tokens < 1) return InvalidArgument("{}:{}: hole_tokens must be >= 1", path, line_no);
+    out.push_back(std::move(t));
+  }
+  if (out.empty()) return InvalidArgument("{}: no tasks", path);
+  return out;
+}
 
 const std::vector<std::string>& DefaultDecodePrompts() {
   static const std::vector<std::string> prompts = {
@@ -224,6 +288,11 @@ StatusOr<json> RunDecodeBench(const DecodeBenchOptions& o) {
       passes += last.result.forward_passes;
     }
     const double np = static_cast<double>(prompts.size());
+    json task_score = nullptr;
+    if (!o.tasks.empty()) {
+      SCULPT_ASSIGN_OR_RETURN(double score, TaskScore(e, c, o.tasks));
+      task_score = score;
+    }
     rows.push_back({{"name", c.name},
                     {"kind", c.autoregressive ? "autoregressive" : "diffusion"},
                     {"baseline", c.baseline},
@@ -239,7 +308,7 @@ StatusOr<json> RunDecodeBench(const DecodeBenchOptions& o) {
                     {"forward_passes", static_cast<double>(passes) / np},
                     {"ttft_ms", ttft_ms / np},
                     {"agreement", agree / np},
-                    {"task_score", nullptr}});
+                    {"task_score", task_score}});
   }
   machine["peak_rss_mb"] = PeakRssMb();
   return json{{"machine", machine}, {"configs", rows}};
@@ -254,26 +323,28 @@ std::string FormatDecodeBench(const json& r) {
                 m["peak_rss_mb"].get<double>(), static_cast<long long>(m["n_generate"].get<int64_t>()),
                 m["prompts"].get<size_t>(), m["reps"].get<int>());
   out += line;
-  std::snprintf(line, sizeof(line), "%-26s %-7s %6s %6s %9s %10s %8s %7s %9s %9s\n", "config", "cache", "block",
-                "steps", "tokens/s", "ms/step", "passes", "ttft", "agreement", "vs base");
+  std::snprintf(line, sizeof(line), "%-26s %-7s %6s %6s %9s %10s %8s %7s %9s %9s %6s\n", "config", "cache", "block",
+                "steps", "tokens/s", "ms/step", "passes", "ttft", "agreement", "vs base", "task");
   out += line;
   double base_tps = 0.0;
   for (const json& c : r["configs"])
     if (c["baseline"].get<bool>()) base_tps = c["tokens_per_s"].get<double>();
   for (const json& c : r["configs"]) {
     const bool ar = c["kind"] == "autoregressive";
-    std::snprintf(line, sizeof(line), "%-26s %-7s %6s %6.1f %9.1f %10.2f %8.1f %6.0fms %8.1f%% %8.2fx\n",
+    char task[16] = "-";
+    if (!c["task_score"].is_null()) std::snprintf(task, sizeof(task), "%.1f%%", 100.0 * c["task_score"].get<double>());
+    std::snprintf(line, sizeof(line), "%-26s %-7s %6s %6.1f %9.1f %10.2f %8.1f %6.0fms %8.1f%% %8.2fx %6s\n",
                   c["name"].get<std::string>().c_str(),
                   ar ? "kv" : (c["cache"].get<std::string>() + (c["exact"].get<bool>() ? "" : "~")).c_str(),
                   ar ? "-" : std::to_string(c["block_length"].get<int64_t>()).c_str(),
                   c["steps_taken"].get<double>(), c["tokens_per_s"].get<double>(), c["ms_per_step"].get<double>(),
                   c["forward_passes"].get<double>(), c["ttft_ms"].get<double>(),
                   100.0 * c["agreement"].get<double>(),
-                  base_tps > 0 ? c["tokens_per_s"].get<double>() / base_tps : 0.0);
+                  base_tps > 0 ? c["tokens_per_s"].get<double>() / base_tps : 0.0, task);
     out += line;
   }
   out += "\n~ = approximate (cached keys/values under bidirectional attention); agreement = tokens equal "
-         "to the baseline's\n";
+         "to the baseline's;\ntask = exact match on the --tasks infill set\n";
   return out;
 }
 

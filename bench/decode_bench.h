@@ -30,6 +30,14 @@ std::vector<DecodeConfig> DefaultDecodeConfigs(int64_t n, bool with_ar);
 // validated, exactly one diffusion configuration must be the baseline (cache none, steps = n).
 StatusOr<std::vector<DecodeConfig>> ParseDecodeConfigs(const nlohmann::json& j, int64_t n, bool with_ar);
 
+// One single-line infill task (tools/eval/infill_tasks.jsonl).
+struct InfillTask {
+  std::string prefix, middle, suffix;
+  int64_t hole_tokens = 0;
+};
+// Reads a JSON-lines task file; at most max_tasks (0 = all).
+StatusOr<std::vector<InfillTask>> LoadInfillTasks(const std::string& path, size_t max_tasks);
+
 struct DecodeBenchOptions {
   std::string diffusion_model;
   std::string ar_model;  // empty: diffusion only
@@ -38,6 +46,10 @@ struct DecodeBenchOptions {
   int64_t n_generate = 64;
   int threads = 1;
   int reps = 3;  // timed repetitions per prompt after one warm-up; the median is reported
+  // Optional task set: task_score = exact match (whitespace-normalised) of each configuration on
+  // these infill tasks, the hole filled with its true token length (the autoregressive model: at
+  // most that many tokens by fill-in-the-middle). Steps scale with the hole (steps / n per token).
+  std::vector<InfillTask> tasks;
 };
 
 // Runs every configuration on every prompt. The JSON has "machine" and "configs" (see

@@ -45,7 +45,8 @@ void RegisterBench(CLI::App& app) {
       "decode", "Diffusion decoding configurations (steps, blocks, caches, parallel decoding) against "
                 "the full-steps baseline and autoregressive decoding: tokens/s, steps, agreement");
   struct DecodeFlags {
-    std::string diffusion_model, ar_model, configs, svg;
+    std::string diffusion_model, ar_model, configs, svg, tasks;
+    size_t max_tasks = 50;
     std::vector<std::string> prompts;
     int64_t n = 64;
     int reps = 3;
@@ -63,6 +64,9 @@ void RegisterBench(CLI::App& app) {
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   decode->add_option("--reps", d->reps, "Timed runs per prompt after one warm-up (median reported)")
       ->capture_default_str()->check(CLI::Range(1, 100));
+  decode->add_option("--tasks", d->tasks,
+                     "Infill task set (JSON lines, e.g. tools/eval/infill_tasks.jsonl): adds task_score");
+  decode->add_option("--max-tasks", d->max_tasks, "Tasks used from --tasks (0 = all)")->capture_default_str();
   decode->add_flag("--json", d->json, "Print the results as one JSON object");
   decode->add_option("--svg", d->svg, "Also write a plot: tokens/s against agreement with the baseline");
   AddCommonOptions(decode, &d->common);
@@ -84,6 +88,9 @@ void RegisterBench(CLI::App& app) {
       const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
       if (j.is_discarded()) return InvalidArgument("--configs {}: not valid JSON", d->configs);
       SCULPT_ASSIGN_OR_RETURN(o.configs, bench::ParseDecodeConfigs(j, o.n_generate, !o.ar_model.empty()));
+    }
+    if (!d->tasks.empty()) {
+      SCULPT_ASSIGN_OR_RETURN(o.tasks, bench::LoadInfillTasks(d->tasks, d->max_tasks));
     }
     SCULPT_ASSIGN_OR_RETURN(nlohmann::json r, bench::RunDecodeBench(o));
     if (!d->svg.empty()) {
