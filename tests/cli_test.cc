@@ -243,3 +243,31 @@ TEST(Cli, BadInputGivesOneLineAndNoOutput) {
 
 }  // namespace
 }  // namespace sculpt
+
+namespace sculpt {
+namespace {
+
+// Without -m, generate, infill and edit run the embedded diffusion model (models/).
+TEST(Cli, GenerateInfillAndEditDefaultToTheEmbeddedModel) {
+  const std::string model = (fs::path(SCULPT_SOURCE_DIR) / "models" / "sculpt-code-diffusion.gguf").string();
+  ASSERT_TRUE(fs::exists(model));
+  for (const std::string args : {"generate -p 'import os\n' -n 8 --json -t 1",
+                                 "infill --prefix 'def f(x):\n' --suffix '\n    return y\n' --hole-tokens 6 --json -t 1"}) {
+    const CliRun implicit = Sculpt(args);
+    const CliRun explicit_m = Sculpt(args + " -m " + model);
+    ASSERT_EQ(implicit.code, 0) << implicit.err;
+    ASSERT_EQ(explicit_m.code, 0) << explicit_m.err;
+    const auto a = nlohmann::json::parse(implicit.out), b = nlohmann::json::parse(explicit_m.out);
+    EXPECT_EQ(a["ids"], b["ids"]) << args;
+    EXPECT_FALSE(a["ids"].empty());
+  }
+  const CliRun edit = Sculpt("edit --help");
+  EXPECT_EQ(edit.code, 0);
+  const size_t m = edit.out.find("-m,--model");
+  ASSERT_NE(m, std::string::npos);
+  const std::string line = edit.out.substr(m, edit.out.find('\n', m) - m);
+  EXPECT_EQ(line.find("REQUIRED"), std::string::npos) << "edit still requires -m: " << line;
+}
+
+}  // namespace
+}  // namespace sculpt

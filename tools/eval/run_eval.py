@@ -46,7 +46,16 @@ def logits_batch(sculpt, model, seqs, threads, tmp):
     return out
 
 
+def shifted(sculpt, model):
+    """Whether the model predicts position p from row p - 1 (diffusion.shift_logits)."""
+    for line in run([sculpt, "info", "-m", model]).splitlines():
+        if line.startswith("shift logits:"):
+            return line.split(":", 1)[1].strip().startswith("yes")
+    return False
+
+
 def masked_accuracy(args, mask_id, stream, ratio, tmp):
+    shift = 1 if shifted(args.sculpt, args.diffusion) else 0
     rng = np.random.default_rng([args.seed, int(ratio * 1000)])
     seqs = windows(stream, args.windows, args.ctx, [args.seed, 1])
     hits = total = 0
@@ -54,13 +63,14 @@ def masked_accuracy(args, mask_id, stream, ratio, tmp):
         chunk = seqs[b:b + 8]
         noisy, where = [], []
         for s in chunk:
-            pos = rng.choice(len(s), size=max(1, round(ratio * len(s))), replace=False)
+            # position 0 has no row to predict it from when logits are shifted
+            pos = shift + rng.choice(len(s) - shift, size=max(1, round(ratio * (len(s) - shift))), replace=False)
             x = s.copy()
             x[pos] = mask_id
             noisy.append(x)
             where.append(pos)
         for s, pos, lg in zip(chunk, where, logits_batch(args.sculpt, args.diffusion, noisy, args.threads, tmp)):
-            hits += int((lg[pos].argmax(-1) == s[pos]).sum())
+            hits += int((lg[pos - shift].argmax(-1) == s[pos]).sum())
             total += len(pos)
     return hits / total, total
 

@@ -88,7 +88,7 @@ Status AddWeights(const json& meta, const std::string& dir, const std::string& t
   w->SetU32(arch + ".rope.dimension_count", h["embedding_length"].get<uint32_t>() / h["attention.head_count"].get<uint32_t>());
   w->SetF32(arch + ".rope.freq_base", h.value("rope.freq_base", 10000.0f));
   w->SetF32(arch + ".attention.layer_norm_rms_epsilon", h.value("attention.layer_norm_rms_epsilon", 1e-5f));
-  if (arch == "llada") w->SetBool("diffusion.shift_logits", false);
+  if (arch == "llada") w->SetBool("diffusion.shift_logits", h.value("shift_logits", false));
 
   kernels::GgmlType matrix_type;
   if (type == "f32") matrix_type = kernels::GgmlType::kF32;

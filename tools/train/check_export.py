@@ -39,7 +39,7 @@ def main():
     stream = np.fromfile(os.path.join(args.data, "heldout_dlm.bin"), dtype="<u2")
     ids = stream[1000:1000 + 128].astype(np.int64)
     if args.arch == "llada":
-        ids[::4] = tok["special"]["<|mask|>"]
+        ids[1::4] = tok["special"]["<|mask|>"]
     with torch.no_grad():
         ref = model(torch.from_numpy(ids)[None], causal=args.arch == "llama")[0].numpy()
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,9 +20,15 @@ threads=()
 [ -f $DATA/train.jsonl ] || $PY tools/train/corpus.py --out $DATA
 [ -f $DATA/tokenizer.json ] || $PY tools/train/train_tokenizer.py --data $DATA
 [ -f $DATA/train_ar.bin ] || $PY tools/train/prepare.py --data $DATA
-for arch in llada llama; do
-  $PY tools/train/train.py --arch $arch --data $DATA "${threads[@]}"
-done
+# Stage 1: the autoregressive base (7.0 M tokens). Stage 2, the same for both (4.6 M tokens from
+# the base's weights, fresh schedule, other batches): the diffusion model adapts it to masked
+# diffusion with shifted logits (Dream's recipe); the twin continues autoregressive training.
+# Both end with the same shape, data and number of training tokens (11.6 M).
+$PY tools/train/train.py --arch llama --data $DATA --out $DATA/llama-base "${threads[@]}"
+stage2=(--init-from $DATA/llama-base/checkpoint.pt --tokens 4.6e6 --lr 1e-3 --warmup 50 --seed 2
+        --eval-every 50 "${threads[@]}")
+$PY tools/train/train.py --arch llada --shift-logits --data $DATA "${stage2[@]}"
+$PY tools/train/train.py --arch llama --data $DATA "${stage2[@]}"
 mkdir -p models
 build/sculpt-export --tokenizer $DATA/tokenizer.json --weights $DATA/llada --type f16 \
   --out models/sculpt-code-diffusion.gguf

@@ -79,7 +79,7 @@ class Model(nn.Module):
         self.register_buffer("cos", ang.cos().float(), persistent=False)
         self.register_buffer("sin", ang.sin().float(), persistent=False)
         for m in self.modules():
-            if isinstance(m, (nn.Linear, nn.Embedding)):
+            if isinstance(m, (nn.Linear, nn.Embedding)):  # noqa: E501
                 nn.init.normal_(m.weight, std=0.02)
         for b in self.blocks:  # scaled residual projections (GPT-2)
             nn.init.normal_(b.o.weight, std=0.02 / math.sqrt(2 * h["block_count"]))
@@ -117,8 +117,10 @@ def batch(stream, rng, n, length):
     return torch.from_numpy(np.stack([stream[s:s + length] for s in starts]).astype(np.int64))
 
 
-def loss_on(model, arch, ids, mask_id, gen):
-    """Training loss of one batch; `gen` draws the timesteps and masks (diffusion)."""
+def loss_on(model, arch, ids, mask_id, gen, shift=False):
+    """Training loss of one batch; `gen` draws the timesteps and masks (diffusion). shift: the
+    diffusion model predicts the token at position i from row i - 1 (Dream's convention, which
+    keeps an autoregressive initialisation's next-token head useful); position 0 is never masked."""
     if arch == "llama":
         logits = model(ids[:, :-1], causal=True)
         return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
@@ -126,9 +128,12 @@ def loss_on(model, arch, ids, mask_id, gen):
     t = torch.rand(B, 1, generator=gen)
     p = (1 - MASK_EPS) * t + MASK_EPS
     masked = torch.rand(B, T, generator=gen) < p
+    if shift:
+        masked[:, 0] = False
     noisy = torch.where(masked, torch.full_like(ids, mask_id), ids)
     # Logits only where the loss is (the masked positions): half the output layer on average.
-    x = model.hidden(noisy, causal=False)[masked]
+    h = model.hidden(noisy, causal=False)
+    x = torch.roll(h, 1, dims=1)[masked] if shift else h[masked]
     ce = F.cross_entropy(model.out(x).float(), ids[masked], reduction="none")
     return (ce / p.expand(B, T)[masked]).sum() / (B * T)
 
@@ -168,6 +173,11 @@ def main():
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--stop-after", type=float, default=0, help="stop (resumably) after this many seconds")
     ap.add_argument("--export", action="store_true", help="write weights.json/.bin from the checkpoint and exit")
+    ap.add_argument("--extend", action="store_true",
+                    help="resume a checkpoint made with a smaller --tokens (the schedule stretches to the new total)")
+    ap.add_argument("--init-from", help="start from this checkpoint's weights (fresh optimizer and schedule)")
+    ap.add_argument("--shift-logits", action="store_true",
+                    help="llada only: predict position i from row i - 1 (diffusion.shift_logits = true)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -183,8 +193,19 @@ def main():
          "block_count": args.layers, "feed_forward_length": args.ff, "attention.head_count": args.heads,
          "attention.head_count_kv": args.heads, "rope.freq_base": 10000.0,
          "attention.layer_norm_rms_epsilon": 1e-5}
+    if args.shift_logits:
+        if args.arch != "llada":
+            sys.exit("train: error: --shift-logits is for the diffusion model")
+        h["shift_logits"] = True
     torch.manual_seed(args.seed)
     model = Model(h)
+    if args.init_from and not os.path.exists(os.path.join(out, "checkpoint.pt")):
+        init = torch.load(args.init_from)
+        if {k: v for k, v in init["hparams"].items() if k != "shift_logits"} != \
+                {k: v for k, v in h.items() if k != "shift_logits"}:
+            sys.exit(f"train: error: {args.init_from} has another shape")
+        model.load_state_dict(init["model"])
+        print(f"initialised from {args.init_from} (step {init['state']['step']})", file=sys.stderr)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1)
     seq = args.ctx + 1 if args.arch == "llama" else args.ctx
     steps = int(math.ceil(args.tokens / (args.batch * args.ctx)))
@@ -192,7 +213,7 @@ def main():
     state = {"step": 0, "log": [], "eval": [], "seconds": 0.0}
     if os.path.exists(ckpt):
         c = torch.load(ckpt)
-        if c["hparams"] != h or c["steps"] != steps:
+        if c["hparams"] != h or (c["steps"] != steps and not (args.extend and c["steps"] < steps)):
             sys.exit(f"train: error: {ckpt} was made with other settings; use another --out")
         model.load_state_dict(c["model"])
         opt.load_state_dict(c["opt"])
@@ -219,7 +240,7 @@ def main():
         total = 0.0
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
             for _ in range(8):
-                total += loss_on(model, args.arch, batch(held, rng, 16, seq), mask_id, gen).item()
+                total += loss_on(model, args.arch, batch(held, rng, 16, seq), mask_id, gen, args.shift_logits).item()
         model.train()
         return total / 8
 
@@ -234,7 +255,7 @@ def main():
         gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
         ids = batch(train, rng, args.batch, seq)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = loss_on(model, args.arch, ids, mask_id, gen)
+            loss = loss_on(model, args.arch, ids, mask_id, gen, args.shift_logits)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
