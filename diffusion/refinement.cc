@@ -410,6 +410,7 @@ StatusOr<GenerationResult> RunAutoregressive(Denoiser& d, const std::vector<int3
     seq.cache = &cache;
     SCULPT_RETURN_IF_ERROR(d.Forward({&seq, 1}, &logits));
     ++res.forward_passes;
+    res.rows_computed += static_cast<int64_t>(input.size());
     row.assign(logits.row(0), logits.row(0) + c.n_vocab);
     const RngKey key{o.seed, kStreamToken, static_cast<uint64_t>(i), static_cast<uint64_t>(canvas.size())};
     const Proposal p = Propose(row, o.sampler, ConfidenceMeasure::kProbability, rules, key, &scratch);

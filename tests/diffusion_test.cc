@@ -84,6 +84,7 @@ TEST(Diffusion, AutoregressiveEqualsRepeatedFullPasses) {
     seq.push_back(best);
   }
   EXPECT_EQ(r->result.ids, std::vector<int32_t>(seq.begin() + 4, seq.end()));
+  EXPECT_EQ(r->result.rows_computed, 4 + 9) << "the prompt once, then one row per token";
 }
 
 TEST(Diffusion, SameSeedSameOutputOtherSeedOtherOutput) {
