@@ -114,8 +114,6 @@ Status Refinement::Setup() {
   return Status::Ok();
 }
 
-// One denoiser call: logits for the rows that predict the given editable indices (shifted when
-// the model says so), combined with the unconditional pass under CFG, then a proposal each.
 // Which rows a step computes. No cache: the whole canvas. The first step of a block with a cache:
 // the whole canvas, keeping every row's keys/values; the prefix cache then keeps only the rows
 // before the block (one row earlier for shifted logits, whose first prediction comes from the row
@@ -132,6 +130,8 @@ Refinement::Window Refinement::PlanWindow(int64_t block_first_pos, int64_t block
   return {from, N, false};
 }
 
+// One denoiser call over the window w: logits for the rows that predict the given editable indices (shifted when
+// the model says so), combined with the unconditional pass under CFG, then a proposal each.
 Status Refinement::Propose(const std::vector<int64_t>& indices, const Window& w,
                            std::vector<Candidate>* out) {
   rows_.clear();
