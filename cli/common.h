@@ -55,5 +55,6 @@ void RegisterTokenize(CLI::App& app);
 void RegisterGenerate(CLI::App& app);
 void RegisterInfill(CLI::App& app);
 void RegisterBench(CLI::App& app);
+void RegisterServe(CLI::App& app);
 
 }  // namespace sculpt::cli

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   sculpt::cli::RegisterInfill(app);
   sculpt::cli::RegisterBench(app);
   sculpt::cli::RegisterTokenize(app);
+  sculpt::cli::RegisterServe(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

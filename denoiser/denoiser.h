@@ -62,7 +62,15 @@ struct LoadOptions {
   ProgressFn progress;  // optional: ("packing", matrices done, total)
 };
 
-class Denoiser {
+// What runs a batch through the model for the refinement and decoding loops: the denoiser itself,
+// or a batcher that merges the calls of concurrent requests into one batch (engine/batcher.h).
+class ForwardRunner {
+ public:
+  virtual ~ForwardRunner() = default;
+  virtual Status Forward(std::span<const SequenceInput> batch, Logits* out) = 0;
+};
+
+class Denoiser : public ForwardRunner {
  public:
   static StatusOr<std::unique_ptr<Denoiser>> Load(const std::string& path,
                                                   const LoadOptions& options = {});
@@ -79,7 +87,7 @@ class Denoiser {
   KVCache NewCache(int64_t capacity) const;
 
   // Runs every sequence as one batch. Not thread-safe: one caller at a time.
-  Status Forward(std::span<const SequenceInput> batch, Logits* out);
+  Status Forward(std::span<const SequenceInput> batch, Logits* out) override;
 
  private:
   Denoiser(gguf::File file, ModelConfig config, Weights weights, PackedWeights packed);

@@ -19,9 +19,9 @@ enum class Rule { kSchedule, kOrigin, kThreshold, kFactor, kEntropyBound };
 class Refinement {
  public:
   Refinement(Denoiser& d, const DiffusionRequest& req, const GenerationOptions& o,
-             const StepCallback& cb)
-      : d_(d), c_(d.config()), o_(o), cb_(cb), canvas_(req.canvas), editable_(req.editable),
-        is_generation_(req.is_generation) {}
+             const StepCallback& cb, ForwardRunner* runner)
+      : d_(d), runner_(runner ? *runner : d), c_(d.config()), o_(o), cb_(cb), canvas_(req.canvas),
+        editable_(req.editable), is_generation_(req.is_generation) {}
 
   StatusOr<GenerationResult> Run();
 
@@ -46,6 +46,7 @@ class Refinement {
   bool Masked(int64_t index) const { return canvas_[editable_[index]] == c_.mask_id; }
 
   Denoiser& d_;
+  ForwardRunner& runner_;
   const ModelConfig& c_;
   const GenerationOptions& o_;
   const StepCallback& cb_;
@@ -163,7 +164,7 @@ Status Refinement::Propose(const std::vector<int64_t>& indices, const Window& w,
     seq[1] = seq[0];
     seq[1].tokens = uncond_;
   }
-  SCULPT_RETURN_IF_ERROR(d_.Forward({seq, cfg ? 2u : 1u}, &logits_));
+  SCULPT_RETURN_IF_ERROR(runner_.Forward({seq, cfg ? 2u : 1u}, &logits_));
   ++res_.forward_passes;
   res_.rows_computed += (w.to - w.from) * (cfg ? 2 : 1);
   if (cached) cache_.Truncate(cache_keep_);
@@ -374,15 +375,16 @@ StatusOr<GenerationResult> Refinement::Run() {
 
 StatusOr<GenerationResult> RunRefinement(Denoiser& denoiser, const DiffusionRequest& request,
                                          const GenerationOptions& options,
-                                         const StepCallback& callback) {
-  Refinement loop(denoiser, request, options, callback);
+                                         const StepCallback& callback, ForwardRunner* runner) {
+  Refinement loop(denoiser, request, options, callback, runner);
   return loop.Run();
 }
 
 StatusOr<GenerationResult> RunAutoregressive(Denoiser& d, const std::vector<int32_t>& prompt,
                                              const GenerationOptions& o,
-                                             const StepCallback& callback) {
+                                             const StepCallback& callback, ForwardRunner* runner) {
   SCULPT_RETURN_IF_ERROR(o.Validate());
+  ForwardRunner& run = runner ? *runner : d;
   const ModelConfig& c = d.config();
   if (prompt.empty()) return InvalidArgument("the prompt is empty");
   const int64_t total_len = static_cast<int64_t>(prompt.size()) + o.n_generate;
@@ -408,7 +410,7 @@ StatusOr<GenerationResult> RunAutoregressive(Denoiser& d, const std::vector<int3
     seq.attention = AttentionMode::kCausal;
     seq.logit_rows = {&last, 1};
     seq.cache = &cache;
-    SCULPT_RETURN_IF_ERROR(d.Forward({&seq, 1}, &logits));
+    SCULPT_RETURN_IF_ERROR(run.Forward({&seq, 1}, &logits));
     ++res.forward_passes;
     res.rows_computed += static_cast<int64_t>(input.size());
     row.assign(logits.row(0), logits.row(0) + c.n_vocab);

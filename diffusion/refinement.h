@@ -58,16 +58,19 @@ struct GenerationResult {
   double total_ms = 0.0;
 };
 
-// Runs the loop for a diffusion (non-causal) model.
+// Runs the loop for a diffusion (non-causal) model. The denoiser calls go through `runner` when
+// given (a batcher shared by concurrent requests), else to the denoiser.
 StatusOr<GenerationResult> RunRefinement(Denoiser& denoiser, const DiffusionRequest& request,
                                          const GenerationOptions& options,
-                                         const StepCallback& callback = nullptr);
+                                         const StepCallback& callback = nullptr,
+                                         ForwardRunner* runner = nullptr);
 
 // Token-by-token decoding for causal models: prefill, then one KV-cache step per token, with the
 // same sampler. `steps` = tokens generated; stops after an end-of-generation token when
 // early_stop.
 StatusOr<GenerationResult> RunAutoregressive(Denoiser& denoiser, const std::vector<int32_t>& prompt,
                                              const GenerationOptions& options,
-                                             const StepCallback& callback = nullptr);
+                                             const StepCallback& callback = nullptr,
+                                             ForwardRunner* runner = nullptr);
 
 }  // namespace sculpt

@@ -87,7 +87,12 @@ StatusOr<std::vector<std::vector<float>>> Engine::AllLogits(
     batch[s].logit_rows = rows[s];
   }
   Logits logits;
-  SCULPT_RETURN_IF_ERROR(denoiser_->Forward(batch, &logits));
+  if (batcher_) {
+    BatcherSeat seat(batcher_.get());
+    SCULPT_RETURN_IF_ERROR(batcher_->Forward(batch, &logits));
+  } else {
+    SCULPT_RETURN_IF_ERROR(denoiser_->Forward(batch, &logits));
+  }
   std::vector<std::vector<float>> out(seqs.size());
   const float* p = logits.data.data();
   for (size_t s = 0; s < seqs.size(); ++s) {
@@ -111,7 +116,12 @@ StatusOr<std::string> Engine::TextUntilEog(std::span<const int32_t> ids) const {
   return text + stream.Finish();
 }
 
+void Engine::EnableConcurrentRequests(std::chrono::microseconds window) {
+  if (!batcher_) batcher_ = std::make_unique<StepBatcher>(*denoiser_, window);
+}
+
 StatusOr<GenerateResponse> Engine::Generate(const GenerateRequest& req, const StepCallback& cb) {
+  BatcherSeat seat(batcher_.get());
   GenerateResponse out;
   const ModelConfig& c = config();
   if (!req.prompt_tokens.empty()) {
@@ -142,7 +152,7 @@ StatusOr<GenerateResponse> Engine::Generate(const GenerateRequest& req, const St
   }
   if (c.causal) {
     out.diffusion = false;
-    SCULPT_ASSIGN_OR_RETURN(out.result, RunAutoregressive(*denoiser_, out.prompt_ids, req.options, cb));
+    SCULPT_ASSIGN_OR_RETURN(out.result, RunAutoregressive(*denoiser_, out.prompt_ids, req.options, cb, batcher_.get()));
   } else {
     DiffusionRequest dr;
     dr.canvas = out.prompt_ids;
@@ -150,7 +160,7 @@ StatusOr<GenerateResponse> Engine::Generate(const GenerateRequest& req, const St
       dr.editable.push_back(static_cast<int64_t>(dr.canvas.size()));
       dr.canvas.push_back(c.mask_id);
     }
-    SCULPT_ASSIGN_OR_RETURN(out.result, RunRefinement(*denoiser_, dr, req.options, cb));
+    SCULPT_ASSIGN_OR_RETURN(out.result, RunRefinement(*denoiser_, dr, req.options, cb, batcher_.get()));
   }
   if (tokenizer_) {
     SCULPT_ASSIGN_OR_RETURN(out.text, TextUntilEog(out.result.ids));
@@ -193,7 +203,7 @@ StatusOr<InfillResponse> Engine::InfillOnce(const InfillRequest& req,
   o.n_generate = static_cast<int64_t>(dr.editable.size());
   if (o.block_length > 0 && o.n_generate % o.block_length != 0) o.block_length = 0;
   InfillResponse out;
-  SCULPT_ASSIGN_OR_RETURN(out.result, RunRefinement(*denoiser_, dr, o, cb));
+  SCULPT_ASSIGN_OR_RETURN(out.result, RunRefinement(*denoiser_, dr, o, cb, batcher_.get()));
   double log_conf = 0.0;
   for (double conf : out.result.confidence) log_conf += std::log(std::max(conf, 1e-300));
   out.mean_log_confidence = log_conf / static_cast<double>(out.result.confidence.size());
@@ -235,7 +245,7 @@ StatusOr<InfillResponse> Engine::InfillAutoregressive(const InfillRequest& req, 
   o.early_stop = true;
   InfillResponse out;
   out.diffusion = false;
-  SCULPT_ASSIGN_OR_RETURN(out.result, RunAutoregressive(*denoiser_, prompt, o, cb));
+  SCULPT_ASSIGN_OR_RETURN(out.result, RunAutoregressive(*denoiser_, prompt, o, cb, batcher_.get()));
   SCULPT_ASSIGN_OR_RETURN(std::string fill, TextUntilEog(out.result.ids));
   out.hole_tokens = {static_cast<int64_t>(out.result.ids.size())};
   out.text = req.segments[0] + fill + req.segments[1];
@@ -244,6 +254,7 @@ StatusOr<InfillResponse> Engine::InfillAutoregressive(const InfillRequest& req, 
 }
 
 StatusOr<InfillResponse> Engine::Infill(const InfillRequest& req, const StepCallback& cb) {
+  BatcherSeat seat(batcher_.get());
   if (!tokenizer_) return InvalidArgument("the model file has no tokenizer");
   if (req.segments.size() < 2) return InvalidArgument("infill needs at least one hole");
   const size_t n_holes = req.segments.size() - 1;

@@ -11,6 +11,7 @@
 #include "base/status.h"
 #include "denoiser/denoiser.h"
 #include "diffusion/refinement.h"
+#include "engine/batcher.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -94,6 +95,13 @@ class Engine {
   // Null when the file carries no tokenizer metadata.
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }
 
+  // From now on Generate, Infill and AllLogits may be called from several threads at once: their
+  // denoiser calls are merged step by step into shared batches (engine/batcher.h), and each
+  // request's result stays bitwise what it is alone.
+  void EnableConcurrentRequests(std::chrono::microseconds window = std::chrono::microseconds(3000));
+  // Null until EnableConcurrentRequests().
+  const StepBatcher* batcher() const { return batcher_.get(); }
+
   // Diffusion sampling for diffusion models, token-by-token decoding for causal ones.
   StatusOr<GenerateResponse> Generate(const GenerateRequest& request,
                                       const StepCallback& callback = nullptr);
@@ -118,6 +126,7 @@ class Engine {
       : denoiser_(std::move(d)), tokenizer_(std::move(t)) {}
   std::unique_ptr<Denoiser> denoiser_;
   std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<StepBatcher> batcher_;
 };
 
 }  // namespace sculpt

@@ -20,8 +20,8 @@ import sys
 import textwrap
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MAX_CHARS = 640       # about 200 tokens: prompt, hole and FIM tokens fit a 256-token context
-MAX_TOKENS = 200
+MAX_CHARS = 1280      # about 400 tokens: prompt, hole and FIM tokens fit a 512-token context
+MAX_TOKENS = 400
 
 
 def functions(text):

@@ -121,7 +121,7 @@ def main():
     ap.add_argument("--tasks", default=os.path.join(HERE, "infill_tasks.jsonl"))
     ap.add_argument("--sculpt", default="build/sculpt")
     ap.add_argument("--windows", type=int, default=64, help="held-out windows for accuracy and perplexity")
-    ap.add_argument("--ctx", type=int, default=256)
+    ap.add_argument("--ctx", type=int, default=512)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="build/eval.json")

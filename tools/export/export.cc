@@ -6,9 +6,11 @@
 //   sculpt-export --tokenizer tokenizer.json --weights DIR --type f16 --out model.gguf
 //
 // DIR holds weights.json ({"arch", "name", "hparams": {...}, "tensors": [{"name", "shape",
-// "offset"}]}) and weights.bin (little-endian float32, PyTorch [rows, cols] order).
+// "offset"}]}) and weights.bin (little-endian float32, or float16 when weights.json says "dtype": "f16";
+// PyTorch [rows, cols] order).
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -95,23 +97,39 @@ Status AddWeights(const json& meta, const std::string& dir, const std::string& t
   else if (type == "f16") matrix_type = kernels::GgmlType::kF16;
   else return InvalidArgument("--type must be f32 or f16, not '{}'", type);
 
+  const std::string dtype = meta.value("dtype", std::string("f32"));
+  if (dtype != "f32" && dtype != "f16")
+    return InvalidArgument("weights.json: dtype must be f32 or f16, not '{}'", dtype);
+  const uint64_t esize = dtype == "f16" ? 2 : 4;
   for (const json& t : meta["tensors"]) {
     const std::string tname = t["name"].get<std::string>();
     const auto shape = t["shape"].get<std::vector<int64_t>>();
     const uint64_t offset = t["offset"].get<uint64_t>();
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
-    if (shape.empty() || shape.size() > 2 || n <= 0 || offset % 4 != 0 ||
-        offset + static_cast<uint64_t>(n) * 4 > blob.size())
+    if (shape.empty() || shape.size() > 2 || n <= 0 || offset % esize != 0 ||
+        offset + static_cast<uint64_t>(n) * esize > blob.size())
       return InvalidArgument("weights.json: tensor {} has a bad shape or offset", tname);
-    const float* src = reinterpret_cast<const float*>(blob.data() + offset);
     std::vector<int64_t> ne(shape.rbegin(), shape.rend());  // ggml: contiguous dimension first
-    const auto* bytes = reinterpret_cast<const uint8_t*>(src);
-    if (shape.size() == 1 || matrix_type == kernels::GgmlType::kF32) {
-      w->AddTensor(tname, kernels::GgmlType::kF32, ne, {bytes, static_cast<size_t>(n) * 4});
+    const bool keep_f32 = shape.size() == 1 || matrix_type == kernels::GgmlType::kF32;
+    // Source elements as float32 and as float16 (an f16 source converts to f16 exactly).
+    std::vector<float> f32(static_cast<size_t>(n));
+    std::vector<uint16_t> half(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      if (esize == 2) {
+        uint16_t h;
+        std::memcpy(&h, blob.data() + offset + 2 * i, 2);
+        half[i] = h;
+        f32[i] = kernels::HalfToFloat(h);
+      } else {
+        std::memcpy(&f32[i], blob.data() + offset + 4 * i, 4);
+        half[i] = kernels::FloatToHalf(f32[i]);
+      }
+    }
+    if (keep_f32) {
+      w->AddTensor(tname, kernels::GgmlType::kF32, ne,
+                   {reinterpret_cast<const uint8_t*>(f32.data()), f32.size() * 4});
     } else {
-      std::vector<uint16_t> half(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) half[i] = kernels::FloatToHalf(src[i]);
       w->AddTensor(tname, kernels::GgmlType::kF16, ne,
                    {reinterpret_cast<const uint8_t*>(half.data()), half.size() * 2});
     }

@@ -61,6 +61,8 @@ def main():
     diffusion = [("adapted from the AR base (stage 2)", load("llada"), base_tokens)]
     if os.path.exists(os.path.join(args.data, "llada-scratch", "log.json")):
         diffusion.append(("from scratch (not shipped)", load("llada-scratch"), 0.0))
+    if os.path.exists(os.path.join(args.data, "llada-spans", "log.json")):
+        diffusion.append(("half the rows line spans (not shipped)", load("llada-spans"), base_tokens))
     ar = [("base (stage 1)", base, 0.0), ("continued (stage 2)", load("llama"), base_tokens)]
     w, h = 480, 320
     body = panel(diffusion, "diffusion (llada): weighted masked CE", 0, 0, w, h)

@@ -4,8 +4,11 @@
   dlm.jsonl  every training file as is (the diffusion model's data)
   ar.jsonl   the same files; for half of them (chosen by a hash of the path) the file is cut at
              line boundaries into chunks of at most CHUNK bytes and every chunk is written in
-             fill-in-the-middle form (two cut points uniform over its characters), so that a whole
-             example fits in the training context and the autoregressive twin learns to infill.
+             fill-in-the-middle form, so that a whole example fits in the training context and the
+             autoregressive twin learns to infill. Half of the chunks are cut at two points uniform
+             over their characters; the other half around one to three whole lines (the middle
+             starts at a line's first character and stops before a newline), the shape of a line
+             completion in an editor and of the infill evaluation.
   heldout_*  the same for the held-out split (used for validation curves only)
 Then tokenizes all of them with build/sculpt-tokenize-corpus into *.bin (uint16).
 """
@@ -17,7 +20,7 @@ import random
 import subprocess
 import sys
 
-CHUNK = 768
+CHUNK = 1536          # bytes: about 480 tokens, so a chunk fits the 512-token context
 
 
 def chunks(text):
@@ -30,6 +33,16 @@ def chunks(text):
     if cur:
         out.append(cur)
     return out
+
+
+def cut_points(c, rng):
+    if rng.random() < 0.5:
+        return tuple(sorted((rng.randint(0, len(c)), rng.randint(0, len(c)))))
+    starts = [0] + [k + 1 for k, ch in enumerate(c) if ch == "\n" and k + 1 < len(c)]
+    a = rng.randrange(len(starts))
+    b = min(len(starts) - 1, a + rng.randrange(3))
+    end = starts[b + 1] - 1 if b + 1 < len(starts) else len(c.rstrip("\n"))
+    return starts[a], max(starts[a], end)
 
 
 def fim_half(path):
@@ -49,7 +62,7 @@ def write_streams(src, dlm_path, ar_path, seed):
                 ar.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
                 continue
             for c in chunks(text):
-                i, j = sorted((rng.randint(0, len(c)), rng.randint(0, len(c))))
+                i, j = cut_points(c, rng)
                 ar.write(json.dumps({"prefix": c[:i], "middle": c[i:j], "suffix": c[j:]},
                                     ensure_ascii=False) + "\n")
                 n_fim += 1

@@ -42,10 +42,14 @@ class Block(nn.Module):
         q = rope(self.q(h).view(B, T, H, hd), cos, sin).transpose(1, 2)
         k = rope(self.k(h).view(B, T, H, hd), cos, sin).transpose(1, 2)
         v = self.v(h).view(B, T, H, hd).transpose(1, 2)
-        att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(hd))
-        if causal:
-            att = att.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
-        y = (att.float().softmax(-1).to(v.dtype) @ v).transpose(1, 2).reshape(B, T, D)
+        if x.is_cuda:  # fused attention (flash) on a GPU; the same function as below
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        else:
+            att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(hd))
+            if causal:
+                att = att.masked_fill(torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1), float("-inf"))
+            y = att.float().softmax(-1).to(v.dtype) @ v
+        y = y.transpose(1, 2).reshape(B, T, D)
         x = x + self.o(y)
         h = rms_norm(x, self.ffn_norm, self.eps)
         return x + self.down(F.silu(self.gate(h)) * self.up(h))
@@ -97,6 +101,9 @@ class Model(nn.Module):
 
     def gguf_tensors(self):
         """(GGUF name, float32 array in PyTorch [rows, cols] order)."""
+        return [(n, t.detach().float().cpu().contiguous().numpy()) for n, t in self.gguf_parameters()]
+
+    def gguf_parameters(self):
         out = [("token_embd.weight", self.embed.weight)]
         for i, b in enumerate(self.blocks):
             p = f"blk.{i}."
@@ -106,7 +113,7 @@ class Model(nn.Module):
                     (p + "ffn_gate.weight", b.gate.weight), (p + "ffn_up.weight", b.up.weight),
                     (p + "ffn_down.weight", b.down.weight)]
         out += [("output_norm.weight", self.norm), ("output.weight", self.out.weight)]
-        return [(n, t.detach().float().contiguous().numpy()) for n, t in out]
+        return out
 
 
 MASK_EPS = 1e-3
@@ -117,17 +124,42 @@ def batch(stream, rng, n, length):
     return torch.from_numpy(np.stack([stream[s:s + length] for s in starts]).astype(np.int64))
 
 
-def loss_on(model, arch, ids, mask_id, gen, shift=False):
+def line_spans(ids, newline, gen):
+    """Per row, a mask over one to three whole lines starting at a random line start (the token
+    after one that holds a newline) and stopping before the newline that ends them."""
+    B, T = ids.shape
+    nl = newline[ids]
+    pos = torch.arange(T, device=ids.device)[None, :]
+    start_ok = torch.zeros_like(nl)
+    start_ok[:, 1:] = nl[:, :-1]
+    r = torch.rand(B, T, generator=gen).to(ids.device)
+    start = torch.where(start_ok, r, torch.full_like(r, -1.0)).argmax(1, keepdim=True)
+    lines = torch.randint(1, 4, (B, 1), generator=gen).to(ids.device)
+    count = torch.cumsum((nl & (pos >= start)).int(), dim=1)
+    end = torch.where(count >= lines, pos, torch.full_like(pos, T)).min(1, keepdim=True).values
+    return (pos >= start) & (pos < end)
+
+
+def loss_on(model, arch, ids, mask_id, gen, shift=False, newline=None, span_frac=0.0):
     """Training loss of one batch; `gen` draws the timesteps and masks (diffusion). shift: the
     diffusion model predicts the token at position i from row i - 1 (Dream's convention, which
-    keeps an autoregressive initialisation's next-token head useful); position 0 is never masked."""
+    keeps an autoregressive initialisation's next-token head useful); position 0 is never masked.
+    span_frac: that fraction of the rows masks whole lines (line_spans) instead of independent
+    tokens, weighted by 1 / (the fraction of the row masked), so such a row adds its mean loss."""
     if arch == "llama":
         logits = model(ids[:, :-1], causal=True)
         return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
     B, T = ids.shape
-    t = torch.rand(B, 1, generator=gen)
+    t = torch.rand(B, 1, generator=gen).to(ids.device)
     p = (1 - MASK_EPS) * t + MASK_EPS
-    masked = torch.rand(B, T, generator=gen) < p
+    masked = torch.rand(B, T, generator=gen).to(ids.device) < p
+    if span_frac > 0:
+        spans = line_spans(ids, newline, gen)
+        use = (torch.rand(B, 1, generator=gen) < span_frac).to(ids.device)
+        if shift:
+            spans[:, 0] = False
+        masked = torch.where(use, spans, masked)
+        p = torch.where(use, spans.float().sum(1, keepdim=True).clamp(min=1) / T, p)
     if shift:
         masked[:, 0] = False
     noisy = torch.where(masked, torch.full_like(ids, mask_id), ids)
@@ -138,19 +170,34 @@ def loss_on(model, arch, ids, mask_id, gen, shift=False):
     return (ce / p.expand(B, T)[masked]).sum() / (B * T)
 
 
-def export(model, h, arch, name, seed, out_dir):
+def export(model, h, arch, name, seed, out_dir, dtype="f32"):
     tensors, offset, blobs = [], 0, []
     for n, a in model.gguf_tensors():
         tensors.append({"name": n, "shape": list(a.shape), "offset": offset})
-        blobs.append(a.astype("<f4").tobytes())
+        blobs.append(a.astype("<f4" if dtype == "f32" else "<f2").tobytes())
         offset += len(blobs[-1])
     with open(os.path.join(out_dir, "weights.bin.tmp"), "wb") as f:
         for b in blobs:
             f.write(b)
     with open(os.path.join(out_dir, "weights.json.tmp"), "w") as f:
-        json.dump({"arch": arch, "name": name, "hparams": h, "seed": seed, "tensors": tensors}, f, indent=1)
+        json.dump({"arch": arch, "name": name, "hparams": h, "seed": seed, "dtype": dtype, "tensors": tensors}, f,
+                  indent=1)
     for x in ("weights.bin", "weights.json"):
         os.replace(os.path.join(out_dir, x + ".tmp"), os.path.join(out_dir, x))
+
+
+def load_exported(out_dir):
+    """The model that weights.json/.bin (export) hold."""
+    meta = json.load(open(os.path.join(out_dir, "weights.json")))
+    model = Model(meta["hparams"])
+    blob = open(os.path.join(out_dir, "weights.bin"), "rb").read()
+    dt = np.dtype("<f2" if meta.get("dtype") == "f16" else "<f4")
+    arrays = {t["name"]: np.frombuffer(blob, dtype=dt, count=int(np.prod(t["shape"])), offset=t["offset"])
+              .reshape(t["shape"]) for t in meta["tensors"]}
+    with torch.no_grad():
+        for n, p in model.gguf_parameters():
+            p.copy_(torch.from_numpy(arrays[n].astype(np.float32)))
+    return model
 
 
 def main():
@@ -169,13 +216,19 @@ def main():
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (bf16 autocast on either)")
     ap.add_argument("--checkpoint-every", type=int, default=50)
     ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--log-every", type=int, default=10)
     ap.add_argument("--stop-after", type=float, default=0, help="stop (resumably) after this many seconds")
     ap.add_argument("--export", action="store_true", help="write weights.json/.bin from the checkpoint and exit")
+    ap.add_argument("--export-dtype", choices=["f32", "f16"], default="f32",
+                    help="element type of weights.bin (f16 halves what a GPU machine sends back)")
     ap.add_argument("--extend", action="store_true",
                     help="resume a checkpoint made with a smaller --tokens (the schedule stretches to the new total)")
     ap.add_argument("--init-from", help="start from this checkpoint's weights (fresh optimizer and schedule)")
+    ap.add_argument("--span-frac", type=float, default=0.0,
+                    help="llada only: fraction of rows that mask one to three whole lines (infill practice)")
     ap.add_argument("--shift-logits", action="store_true",
                     help="llada only: predict position i from row i - 1 (diffusion.shift_logits = true)")
     args = ap.parse_args()
@@ -185,6 +238,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     tok = json.load(open(os.path.join(args.data, "tokenizer.json"), encoding="utf-8"))
     mask_id = tok["special"]["<|mask|>"]
+    # Tokens that hold a newline (byte-level BPE shows the byte 0x0A as U+010A).
+    newline = torch.tensor(["\u010a" in x for x in tok["tokens"]], device=args.device)
     kind = "dlm" if args.arch == "llada" else "ar"
     train = np.fromfile(os.path.join(args.data, f"train_{kind}.bin"), dtype="<u2")
     held = np.fromfile(os.path.join(args.data, f"heldout_{kind}.bin"), dtype="<u2")
@@ -193,6 +248,8 @@ def main():
          "block_count": args.layers, "feed_forward_length": args.ff, "attention.head_count": args.heads,
          "attention.head_count_kv": args.heads, "rope.freq_base": 10000.0,
          "attention.layer_norm_rms_epsilon": 1e-5}
+    if args.span_frac and args.arch != "llada":
+        sys.exit("train: error: --span-frac is for the diffusion model")
     if args.shift_logits:
         if args.arch != "llada":
             sys.exit("train: error: --shift-logits is for the diffusion model")
@@ -200,28 +257,30 @@ def main():
     torch.manual_seed(args.seed)
     model = Model(h)
     if args.init_from and not os.path.exists(os.path.join(out, "checkpoint.pt")):
-        init = torch.load(args.init_from)
+        init = torch.load(args.init_from, map_location="cpu")
         if {k: v for k, v in init["hparams"].items() if k != "shift_logits"} != \
                 {k: v for k, v in h.items() if k != "shift_logits"}:
             sys.exit(f"train: error: {args.init_from} has another shape")
         model.load_state_dict(init["model"])
         print(f"initialised from {args.init_from} (step {init['state']['step']})", file=sys.stderr)
+    dev = torch.device(args.device)
+    model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1)
     seq = args.ctx + 1 if args.arch == "llama" else args.ctx
     steps = int(math.ceil(args.tokens / (args.batch * args.ctx)))
     ckpt = os.path.join(out, "checkpoint.pt")
     state = {"step": 0, "log": [], "eval": [], "seconds": 0.0}
     if os.path.exists(ckpt):
-        c = torch.load(ckpt)
+        c = torch.load(ckpt, map_location="cpu")
         if c["hparams"] != h or (c["steps"] != steps and not (args.extend and c["steps"] < steps)):
             sys.exit(f"train: error: {ckpt} was made with other settings; use another --out")
         model.load_state_dict(c["model"])
-        opt.load_state_dict(c["opt"])
+        opt.load_state_dict(c["opt"])  # follows the parameters' device
         state = c["state"]
         print(f"resumed at step {state['step']}/{steps}", file=sys.stderr)
     name = f"sculpt-code-{'diffusion' if args.arch == 'llada' else 'ar'}-{sum(p.numel() for p in model.parameters()) / 1e6:.0f}m"
     if args.export:
-        export(model, h, args.arch, name, args.seed, out)
+        export(model, h, args.arch, name, args.seed, out, args.export_dtype)
         print(f"exported step {state['step']} of {steps} -> {out}/weights.json", file=sys.stderr)
         return
 
@@ -238,9 +297,10 @@ def main():
         model.eval()
         rng, gen = np.random.default_rng([args.seed, 999]), torch.Generator().manual_seed(999)
         total = 0.0
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16):
             for _ in range(8):
-                total += loss_on(model, args.arch, batch(held, rng, 16, seq), mask_id, gen, args.shift_logits).item()
+                total += loss_on(model, args.arch, batch(held, rng, 16, seq).to(dev), mask_id, gen,
+                                 args.shift_logits).item()  # independent masks: comparable across runs
         model.train()
         return total / 8
 
@@ -253,16 +313,16 @@ def main():
             g["lr"] = lr
         rng = np.random.default_rng([args.seed, step])
         gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
-        ids = batch(train, rng, args.batch, seq)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = loss_on(model, args.arch, ids, mask_id, gen, args.shift_logits)
+        ids = batch(train, rng, args.batch, seq).to(dev, non_blocking=True)
+        with torch.autocast(dev.type, dtype=torch.bfloat16):
+            loss = loss_on(model, args.arch, ids, mask_id, gen, args.shift_logits, newline, args.span_frac)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         state["step"] = step + 1
         state["seconds"] = time.time() - t0
-        if step % 10 == 0:
+        if step % args.log_every == 0:
             state["log"].append([step, loss.item()])
             tps = (step + 1) * args.batch * args.ctx / max(state["seconds"], 1e-9)
             print(f"step {step}/{steps} loss {loss.item():.4f} lr {lr:.2e} {tps:.0f} tok/s", file=sys.stderr, flush=True)
@@ -273,10 +333,11 @@ def main():
             save()
         if args.stop_after and time.time() - start > args.stop_after:
             save()
+            export(model, h, args.arch, name, args.seed, out, args.export_dtype)
             print(f"stopped at step {state['step']}/{steps}; run again to resume", file=sys.stderr)
             return
     save()
-    export(model, h, args.arch, name, args.seed, out)
+    export(model, h, args.arch, name, args.seed, out, args.export_dtype)
     print(f"done: {steps} steps, {state['seconds'] / 60:.1f} min -> {out}", file=sys.stderr)
 
 
