@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
@@ -149,31 +150,36 @@ class Slots {
   enum class Entry { kRun, kQueued, kFull };
   Slots(int parallel, int max_queue) : parallel_(parallel), max_queue_(max_queue) {}
 
-  Entry TryEnter() {
+  // kQueued hands out a ticket for WaitTurn: the queue is served first come, first served.
+  Entry TryEnter(uint64_t* ticket) {
     std::lock_guard<std::mutex> lk(mu_);
-    if (active_ < parallel_ && waiting_ == 0) {
+    if (active_ < parallel_ && queue_.empty()) {
       ++active_;
       return Entry::kRun;
     }
-    if (waiting_ < max_queue_) {
-      ++waiting_;
+    if (static_cast<int>(queue_.size()) < max_queue_) {
+      *ticket = next_ticket_++;
+      queue_.push_back(*ticket);
       return Entry::kQueued;
     }
     return Entry::kFull;
   }
-  // For a queued entry: waits for a slot; false (and leaves the queue) when `give_up` says so.
+  // Waits until the ticket is first in line and a slot is free; false (and leaves the queue)
+  // when `give_up` says so first.
   template <typename Pred>
-  bool WaitTurn(Pred give_up) {
+  bool WaitTurn(uint64_t ticket, Pred give_up) {
     std::unique_lock<std::mutex> lk(mu_);
-    while (active_ >= parallel_) {
+    while (!(active_ < parallel_ && queue_.front() == ticket)) {
       if (give_up()) {
-        --waiting_;
+        queue_.erase(std::find(queue_.begin(), queue_.end(), ticket));
+        cv_.notify_all();
         return false;
       }
       cv_.wait_for(lk, std::chrono::milliseconds(50));
     }
-    --waiting_;
+    queue_.pop_front();
     ++active_;
+    cv_.notify_all();  // the next in line may fit too
     return true;
   }
   void Release() {
@@ -186,7 +192,9 @@ class Slots {
   std::mutex mu_;
   std::condition_variable cv_;
   const int parallel_, max_queue_;
-  int active_ = 0, waiting_ = 0;
+  int active_ = 0;
+  std::deque<uint64_t> queue_;
+  uint64_t next_ticket_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -204,6 +212,7 @@ struct Job {
   std::string id;
   int64_t created = 0;
   bool queued = false;  // admitted to the queue: Run() waits for a slot first
+  uint64_t ticket = 0;
 };
 
 // Newly final text of the generated area, in order, from the step events: the longest prefix of
@@ -563,7 +572,7 @@ void Server::Impl::Run(const std::shared_ptr<Job>& job, httplib::DataSink& sink)
   };
   if (job->queued) {
     ++metrics.queued;
-    const bool got = slots->WaitTurn([&] { return cancel.load() || !sink.is_writable(); });
+    const bool got = slots->WaitTurn(job->ticket, [&] { return cancel.load() || !sink.is_writable(); });
     --metrics.queued;
     if (!got) return;
   }
@@ -713,7 +722,8 @@ void Server::Impl::Generate(const httplib::Request& req, httplib::Response& res,
     res.set_header("Retry-After", "5");
     return SetError(res, ApiError{503, "the server is shutting down", "", "server_error", "shutting_down"});
   }
-  const Slots::Entry entry = slots->TryEnter();
+  uint64_t ticket = 0;
+  const Slots::Entry entry = slots->TryEnter(&ticket);
   if (entry == Slots::Entry::kFull) {
     ++metrics.rejected;
     res.set_header("Retry-After", "1");
@@ -722,6 +732,7 @@ void Server::Impl::Generate(const httplib::Request& req, httplib::Response& res,
   job->id = fmt::format("{}-{}", ep == Endpoint::kChat ? "chatcmpl" : "cmpl", next_id++);
   job->created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   job->queued = entry == Slots::Entry::kQueued;
+  job->ticket = ticket;
   const char* type = job->stream ? "text/event-stream" : "application/json";
   if (job->stream) res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(type, [this, job](size_t, httplib::DataSink& sink) {
