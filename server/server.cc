@@ -14,7 +14,6 @@
 #include <thread>
 
 #include "server/metrics.h"
-#include "tokenizer/chat_template.h"
 
 namespace sculpt::server {
 

@@ -22,7 +22,7 @@ const std::map<std::string, std::set<std::string>> kAllowed = {
     {"sampling", {"kernels"}},
     {"diffusion", {"denoiser", "schedulers", "sampling"}},
     {"engine", {"diffusion", "tokenizer", "denoiser"}},
-    {"cli", {"engine", "bench"}},  // bench: the benchmark library behind `sculpt bench`
+    {"cli", {"engine", "bench", "server"}},  // bench: behind `sculpt bench`; server: `sculpt serve`
     {"server", {"engine"}},
     {"demos", {"engine"}},
 };
