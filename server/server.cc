@@ -891,6 +891,12 @@ StatusOr<std::unique_ptr<Server>> Server::Create(Engine* engine, const std::stri
   const size_t workers = static_cast<size_t>(options.parallel + options.max_queue + 4);
   m.http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   m.http.set_keep_alive_timeout(5);
+  // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, which lets a second server bind a
+  // port that is in use and silently take half of its connections.
+  m.http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
+  });
   m.Routes();
   return s;
 }

@@ -49,6 +49,7 @@ class Running {
     return c;
   }
   Engine& engine() { return *engine_; }
+  int port() const { return server_->port(); }
   const Status& serve_status() const { return serve_status_; }
 
  private:
@@ -308,6 +309,19 @@ TEST(Server, BadRequestsGetJsonErrorsAndTheServerKeepsServing) {
   EXPECT_NE(Get(c, "/metrics").raw.find("status=\"400\""), std::string::npos);
 }
 
+TEST(Server, APortInUseIsAnErrorNotASharedPort) {
+  Running a(kDiffusion, {});
+  auto engine = Engine::Load(kDiffusion);
+  ASSERT_TRUE(engine.ok());
+  ServerOptions opt;
+  opt.port = a.port();
+  auto b = Server::Create(engine->get(), kDiffusion, opt);
+  ASSERT_TRUE(b.ok());
+  const Status s = (*b)->Bind();
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("cannot listen"), std::string::npos) << s.message();
+}
+
 TEST(Server, ApiKey) {
   ServerOptions opt;
   opt.api_key = "sekrit";
@@ -389,6 +403,24 @@ TEST(Server, OverCapacityGets503AndADisconnectCancels) {
   }
   EXPECT_TRUE(cancelled) << Get(c, "/metrics").raw;
   EXPECT_EQ(Post(c, "/v1/completions", R"({"prompt": "x", "max_tokens": 2})").status, 200);
+}
+
+TEST(Server, ANonStreamingClientThatHangsUpIsCancelledToo) {
+  Running srv(kDiffusion, {});
+  {
+    httplib::Client impatient("127.0.0.1", srv.port());
+    impatient.set_read_timeout(0, 300000);  // gives up after 0.3 s of a ~6 s generation
+    auto res = impatient.Post("/v1/completions", R"({"prompt": "def f():\n", "max_tokens": 400, "steps": 400})",
+                              "application/json");
+    EXPECT_FALSE(res);
+  }
+  auto c = srv.Client();
+  bool cancelled = false;
+  for (int i = 0; i < 300 && !cancelled; ++i) {
+    cancelled = Get(c, "/metrics").raw.find("sculpt_generations_cancelled_total 1") != std::string::npos;
+    if (!cancelled) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(cancelled);
 }
 
 TEST(Server, StopCancelsInFlightRequestsAndReturns) {
