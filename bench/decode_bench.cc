@@ -1,11 +1,14 @@
 #include "bench/decode_bench.h"
 
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <regex>
 #include <set>
 
 #include "base/file_util.h"
@@ -226,6 +229,57 @@ StatusOr<std::vector<DecodeConfig>> ParseDecodeConfigs(const json& j, int64_t n,
   return out;
 }
 
+// Runs argv[0] with the arguments (no shell), returning its exit status and its stdout+stderr.
+StatusOr<std::pair<int, std::string>> RunProgram(const std::vector<std::string>& argv) {
+  int fds[2];
+  if (pipe(fds) != 0) return Internal("pipe failed");
+  const pid_t pid = fork();
+  if (pid < 0) return Internal("fork failed");
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : 128, out);
+}
+
+// llama-diffusion-cli on one prompt with the configuration's steps and blocks: its "time per step".
+StatusOr<double> LlamaCppMsPerStep(const DecodeBenchOptions& o, const DecodeConfig& c, Engine& e,
+                                   const std::string& prompt) {
+  const int64_t canvas = static_cast<int64_t>(e.tokenizer()->Encode(prompt, /*add_special=*/true).size()) + o.n_generate;
+  std::vector<std::string> argv = {o.llamacpp, "-m", o.diffusion_model, "-p", prompt,
+                                   "-ub", std::to_string(canvas), "-b", std::to_string(canvas),
+                                   "-c", std::to_string(canvas), "--diffusion-steps", std::to_string(c.options.EffectiveSteps()),
+                                   "-t", std::to_string(o.threads), "--temp", "0", "--seed", "0"};
+  if (c.options.block_length > 0) {
+    argv.insert(argv.end(), {"--diffusion-block-length", std::to_string(c.options.block_length)});
+  }
+  SCULPT_ASSIGN_OR_RETURN(auto run, RunProgram(argv));
+  static const std::regex kLine(R"(time per step:\s*([0-9.]+)\s*ms)");
+  std::smatch m;
+  if (run.first != 0 || !std::regex_search(run.second, m, kLine)) {
+    std::string last = run.second;  // its last line says what went wrong
+    while (!last.empty() && (last.back() == '\n' || last.back() == '\r')) last.pop_back();
+    if (const size_t nl = last.find_last_of('\n'); nl != std::string::npos) last = last.substr(nl + 1);
+    return Internal("--compare-llamacpp {}: exit {}, no \"time per step\" line ({})", o.llamacpp, run.first,
+                    run.first == 127 ? "could not run it" : last);
+  }
+  return std::stod(m[1].str());
+}
+
 StatusOr<json> RunDecodeBench(const DecodeBenchOptions& o) {
   EngineOptions eo;
   eo.threads = o.threads;
@@ -247,6 +301,7 @@ StatusOr<json> RunDecodeBench(const DecodeBenchOptions& o) {
                   {"diffusion_model", o.diffusion_model},
                   {"ar_model", o.ar_model.empty() ? json(nullptr) : json(o.ar_model)},
                   {"n_generate", o.n_generate},
+                  {"llamacpp", o.llamacpp.empty() ? json(nullptr) : json(o.llamacpp)},
                   {"prompts", prompts.size()},
                   {"reps", o.reps}};
   std::vector<std::vector<int32_t>> baseline_ids(prompts.size());
@@ -288,6 +343,18 @@ StatusOr<json> RunDecodeBench(const DecodeBenchOptions& o) {
       passes += last.result.forward_passes;
     }
     const double np = static_cast<double>(prompts.size());
+    json llamacpp = nullptr, vs_llamacpp = nullptr;
+    const double ms_per_step = time_ms / static_cast<double>(std::max<int64_t>(steps, 1));
+    if (!o.llamacpp.empty() && !c.autoregressive && c.options.cache == CacheMode::kNone &&
+        c.options.algorithm == "confidence" && c.options.threshold <= 0 && c.options.factor <= 0) {
+      double sum = 0.0;
+      for (const std::string& prompt : prompts) {
+        SCULPT_ASSIGN_OR_RETURN(double ms, LlamaCppMsPerStep(o, c, e, prompt));
+        sum += ms;
+      }
+      llamacpp = sum / np;
+      vs_llamacpp = sum / np / ms_per_step;
+    }
     json task_score = nullptr;
     if (!o.tasks.empty()) {
       SCULPT_ASSIGN_OR_RETURN(double score, TaskScore(e, c, o.tasks));
@@ -303,7 +370,9 @@ StatusOr<json> RunDecodeBench(const DecodeBenchOptions& o) {
                     {"algorithm", c.options.algorithm},
                     {"threshold", c.options.threshold > 0 ? json(c.options.threshold) : json(nullptr)},
                     {"tokens_per_s", tokens / (time_ms / 1000.0)},
-                    {"ms_per_step", time_ms / static_cast<double>(std::max<int64_t>(steps, 1))},
+                    {"ms_per_step", ms_per_step},
+                    {"llamacpp_ms_per_step", llamacpp},
+                    {"vs_llamacpp", vs_llamacpp},
                     {"steps_taken", static_cast<double>(steps) / np},
                     {"forward_passes", static_cast<double>(passes) / np},
                     {"ttft_ms", ttft_ms / np},
@@ -341,6 +410,13 @@ std::string FormatDecodeBench(const json& r) {
                   c["forward_passes"].get<double>(), c["ttft_ms"].get<double>(),
                   100.0 * c["agreement"].get<double>(),
                   base_tps > 0 ? c["tokens_per_s"].get<double>() / base_tps : 0.0, task);
+    out += line;
+  }
+  for (const json& c : r["configs"]) {
+    if (!c.contains("llamacpp_ms_per_step") || c["llamacpp_ms_per_step"].is_null()) continue;
+    std::snprintf(line, sizeof(line), "llama.cpp, %-15s %10.2f ms/step (Sculpt %.2f): Sculpt %.2fx as fast\n",
+                  c["name"].get<std::string>().c_str(), c["llamacpp_ms_per_step"].get<double>(),
+                  c["ms_per_step"].get<double>(), c["vs_llamacpp"].get<double>());
     out += line;
   }
   out += "\n~ = approximate (cached keys/values under bidirectional attention); agreement = tokens equal "

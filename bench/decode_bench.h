@@ -50,6 +50,12 @@ struct DecodeBenchOptions {
   // these infill tasks, the hole filled with its true token length (the autoregressive model: at
   // most that many tokens by fill-in-the-middle). Steps scale with the hole (steps / n per token).
   std::vector<InfillTask> tasks;
+  // Optional: llama.cpp's llama-diffusion-cli. Every exact diffusion configuration with the
+  // confidence rule and no threshold/factor also runs through it on the same file, canvas (prompt
+  // + n_generate tokens), steps and block length, and the row gets "llamacpp_ms_per_step" (the
+  // "time per step" it prints, averaged over the prompts) and "vs_llamacpp" (its ms per step over
+  // Sculpt's: > 1 means Sculpt is faster).
+  std::string llamacpp;
 };
 
 // Runs every configuration on every prompt. The JSON has "machine" and "configs" (see

@@ -1,4 +1,6 @@
 // sculpt bench kernels: GEMM/GEMV throughput against the measured peak, OpenBLAS and Eigen.
+#include <unistd.h>
+
 #include <cstdio>
 
 #include <filesystem>
@@ -45,7 +47,7 @@ void RegisterBench(CLI::App& app) {
       "decode", "Diffusion decoding configurations (steps, blocks, caches, parallel decoding) against "
                 "the full-steps baseline and autoregressive decoding: tokens/s, steps, agreement");
   struct DecodeFlags {
-    std::string diffusion_model, ar_model, configs, svg, tasks;
+    std::string diffusion_model, ar_model, configs, svg, tasks, llamacpp;
     size_t max_tasks = 50;
     std::vector<std::string> prompts;
     int64_t n = 64;
@@ -67,6 +69,9 @@ void RegisterBench(CLI::App& app) {
   decode->add_option("--tasks", d->tasks,
                      "Infill task set (JSON lines, e.g. tools/eval/infill_tasks.jsonl): adds task_score");
   decode->add_option("--max-tasks", d->max_tasks, "Tasks used from --tasks (0 = all)")->capture_default_str();
+  decode->add_option("--compare-llamacpp", d->llamacpp,
+                     "Path to llama.cpp's llama-diffusion-cli: exact configurations also run there "
+                     "(same file, canvas, steps, blocks) and are compared per step");
   decode->add_flag("--json", d->json, "Print the results as one JSON object");
   decode->add_option("--svg", d->svg, "Also write a plot: tokens/s against agreement with the baseline");
   AddCommonOptions(decode, &d->common);
@@ -83,6 +88,12 @@ void RegisterBench(CLI::App& app) {
     o.reps = d->reps;
     o.threads = d->common.threads > 0 ? d->common.threads : 1;
     o.prompts = d->prompts;
+    if (!d->llamacpp.empty()) {
+      if (!std::filesystem::is_regular_file(d->llamacpp) || access(d->llamacpp.c_str(), X_OK) != 0) {
+        return InvalidArgument("--compare-llamacpp {}: not an executable file", d->llamacpp);
+      }
+      o.llamacpp = d->llamacpp;
+    }
     if (!d->configs.empty()) {
       SCULPT_ASSIGN_OR_RETURN(std::string text, ReadFile(d->configs));
       const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);

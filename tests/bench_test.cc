@@ -5,7 +5,11 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <tuple>
+#include <vector>
 
 #include "tests/test_util.h"
 
@@ -132,6 +136,53 @@ TEST(Bench, DecodeRejectsBadConfigurations) {
     EXPECT_EQ(out.rfind("sculpt: error: ", 0), 0u) << out;
     EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
   }
+}
+
+// --compare-llamacpp runs the given llama-diffusion-cli with the configuration's file, canvas, steps
+// and blocks and reads its "time per step" line. A stand-in script records its arguments here (no
+// llama.cpp build is available on these machines).
+TEST(Bench, DecodeComparesWithLlamaCpp) {
+  const std::string dir = ::testing::TempDir() + "/fake-llamacpp";
+  std::filesystem::create_directories(dir);
+  const std::string fake = dir + "/llama-diffusion-cli", args = dir + "/args.txt";
+  std::ofstream(fake) << "#!/bin/sh\nprintf '%s\\n' \"$@\" > " << args
+                      << "\necho 'total time: 80.00ms, time per step: 10.00ms, sampling time per step: 1.00ms' >&2\n";
+  std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+  const std::string configs = dir + "/configs.json";
+  std::ofstream(configs) << R"([{"name": "base", "baseline": true}, {"name": "dual", "cache": "dual", "block_length": 4}])";
+  const std::string model = std::string(SCULPT_SOURCE_DIR) + "/models/sculpt-code-diffusion.gguf";
+  const auto r = nlohmann::json::parse(RunSculpt("bench decode --diffusion-model " + model +
+                                                 " --prompt 'def f():' -n 8 --reps 1 --json --configs " + configs +
+                                                 " --compare-llamacpp " + fake));
+  const auto& base = r["configs"][0];
+  ASSERT_EQ(base["name"], "base");
+  EXPECT_DOUBLE_EQ(base["llamacpp_ms_per_step"].get<double>(), 10.0);
+  EXPECT_NEAR(base["vs_llamacpp"].get<double>(), 10.0 / base["ms_per_step"].get<double>(), 1e-9);
+  EXPECT_TRUE(r["configs"][1]["llamacpp_ms_per_step"].is_null());  // cached: nothing to compare with
+  std::ifstream in(args);
+  std::vector<std::string> argv;
+  for (std::string a; std::getline(in, a);) argv.push_back(a);
+  auto after = [&](const std::string& flag) {
+    auto it = std::find(argv.begin(), argv.end(), flag);
+    return it != argv.end() && it + 1 != argv.end() ? *(it + 1) : std::string("<missing>");
+  };
+  EXPECT_EQ(after("-m"), model);
+  EXPECT_EQ(after("-p"), "def f():");
+  EXPECT_EQ(after("--diffusion-steps"), "8");
+  EXPECT_EQ(after("--temp"), "0");
+  // The canvas: the prompt's tokens (4 for "def f():" in the embedded vocabulary) + 8 generated.
+  EXPECT_EQ(after("-ub"), "12");
+
+  // A llama.cpp that fails, and a path that is not a program: one error line, non-zero exit.
+  std::ofstream(fake) << "#!/bin/sh\necho 'error: unknown argument: -ub' >&2\nexit 1\n";
+  auto [code, out] = RunSculptStatus("bench decode --diffusion-model " + model + " --prompt x -n 8 --reps 1 --configs " +
+                                     configs + " --compare-llamacpp " + fake);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(out.find("unknown argument"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  std::tie(code, out) = RunSculptStatus("bench decode --prompt x -n 8 --reps 1 --compare-llamacpp " + dir);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(out.find("not an executable file"), std::string::npos) << out;
 }
 
 }  // namespace
