@@ -131,8 +131,9 @@ Refinement::Window Refinement::PlanWindow(int64_t block_first_pos, int64_t block
   return {from, N, false};
 }
 
-// One denoiser call over the window w: logits for the rows that predict the given editable indices (shifted when
-// the model says so), combined with the unconditional pass under CFG, then a proposal each.
+// One denoiser call over the window w: logits for the rows that predict the given editable
+// indices (shifted when the model says so), combined with the unconditional pass under CFG, then
+// a proposal each.
 Status Refinement::Propose(const std::vector<int64_t>& indices, const Window& w,
                            std::vector<Candidate>* out) {
   rows_.clear();

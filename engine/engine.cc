@@ -87,12 +87,9 @@ StatusOr<std::vector<std::vector<float>>> Engine::AllLogits(
     batch[s].logit_rows = rows[s];
   }
   Logits logits;
-  if (batcher_) {
-    BatcherSeat seat(batcher_.get());
-    SCULPT_RETURN_IF_ERROR(batcher_->Forward(batch, &logits));
-  } else {
-    SCULPT_RETURN_IF_ERROR(denoiser_->Forward(batch, &logits));
-  }
+  BatcherSeat seat(batcher_.get());
+  ForwardRunner& run = batcher_ ? static_cast<ForwardRunner&>(*batcher_) : *denoiser_;
+  SCULPT_RETURN_IF_ERROR(run.Forward(batch, &logits));
   std::vector<std::vector<float>> out(seqs.size());
   const float* p = logits.data.data();
   for (size_t s = 0; s < seqs.size(); ++s) {

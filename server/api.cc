@@ -197,17 +197,23 @@ MaybeError ReadPrompt(const json& body, const Engine& engine, GenerateRequest* g
   return std::nullopt;
 }
 
+// The fields every generation route shares: n (only 1), stream, stop, and the sampling and
+// diffusion options.
+MaybeError ReadShared(const json& body, const ParseContext& ctx, Job* job, GenerationOptions* o) {
+  int64_t n = 1;
+  API_TRY(GetInt(body, "n", 1, 1, &n));
+  API_TRY(GetBool(body, "stream", &job->stream));
+  API_TRY(GetStop(body, &job->stop));
+  return ParseOptions(body, ctx, o);
+}
+
 MaybeError ParseCompletion(const json& body, const ParseContext& ctx, Job* job) {
   API_TRY(CheckModel(body, ctx));
   API_TRY(ReadPrompt(body, ctx.engine, &job->gen));
-  int64_t n = 1;
-  API_TRY(GetInt(body, "n", 1, 1, &n));
   int64_t max_tokens = 16;
   API_TRY(GetInt(body, "max_tokens", 1, ctx.canvas_limit, &max_tokens));
-  API_TRY(GetBool(body, "stream", &job->stream));
-  API_TRY(GetStop(body, &job->stop));
   GenerationOptions o;
-  API_TRY(ParseOptions(body, ctx, &o));
+  API_TRY(ReadShared(body, ctx, job, &o));
   o.n_generate = max_tokens;
   std::string suffix;
   API_TRY(GetString(body, "suffix", &suffix));
@@ -223,12 +229,11 @@ MaybeError ParseCompletion(const json& body, const ParseContext& ctx, Job* job) 
   return std::nullopt;
 }
 
-MaybeError ParseChat(const json& body, const ParseContext& ctx, Job* job) {
-  API_TRY(CheckModel(body, ctx));
+// "messages": system/developer/user/assistant turns, content a string or text parts.
+MaybeError ReadMessages(const json& body, std::vector<ChatMessage>* messages) {
   const json* msgs = Field(body, "messages");
   if (!msgs) return Bad("messages", "'messages' is required");
   if (!msgs->is_array() || msgs->empty()) return Bad("messages", "'messages' must be a non-empty array");
-  std::vector<ChatMessage> messages;
   for (const json& m : *msgs) {
     if (!m.is_object()) return Bad("messages", "each message must be an object with 'role' and 'content'");
     ChatMessage cm;
@@ -251,17 +256,20 @@ MaybeError ParseChat(const json& body, const ParseContext& ctx, Job* job) {
     } else {
       return Bad("messages", "'content' must be a string or an array of text parts");
     }
-    messages.push_back(std::move(cm));
+    messages->push_back(std::move(cm));
   }
-  int64_t n = 1;
-  API_TRY(GetInt(body, "n", 1, 1, &n));
+  return std::nullopt;
+}
+
+MaybeError ParseChat(const json& body, const ParseContext& ctx, Job* job) {
+  API_TRY(CheckModel(body, ctx));
+  std::vector<ChatMessage> messages;
+  API_TRY(ReadMessages(body, &messages));
   int64_t max_tokens = std::min<int64_t>(128, ctx.canvas_limit);
   API_TRY(GetInt(body, "max_tokens", 1, ctx.canvas_limit, &max_tokens));
   API_TRY(GetInt(body, "max_completion_tokens", 1, ctx.canvas_limit, &max_tokens));
-  API_TRY(GetBool(body, "stream", &job->stream));
-  API_TRY(GetStop(body, &job->stop));
   GenerationOptions o;
-  API_TRY(ParseOptions(body, ctx, &o));
+  API_TRY(ReadShared(body, ctx, job, &o));
   o.n_generate = max_tokens;
   auto tmpl = ResolveChatTemplate(ctx.engine.tokenizer()->vocab(), "");
   if (!tmpl.ok()) return FromStatus(tmpl.status());
@@ -294,10 +302,8 @@ MaybeError ParseInfill(const json& body, const ParseContext& ctx, Job* job) {
   int64_t hole = 0;  // 0: the engine tries several sizes
   API_TRY(GetInt(body, "n_predict", 0, ctx.canvas_limit, &hole));
   API_TRY(GetInt(body, "max_tokens", 0, ctx.canvas_limit, &hole));
-  API_TRY(GetBool(body, "stream", &job->stream));
-  API_TRY(GetStop(body, &job->stop));
   GenerationOptions o;
-  API_TRY(ParseOptions(body, ctx, &o));
+  API_TRY(ReadShared(body, ctx, job, &o));
   if (ctx.engine.config().causal && hole == 0) hole = std::min<int64_t>(64, ctx.canvas_limit);
   o.n_generate = std::max<int64_t>(hole, 1);
   job->infill = true;

@@ -308,9 +308,10 @@ void Server::Impl::Generate(const httplib::Request& req, httplib::Response& res,
   if (job->infill) {
     for (const std::string& s : job->fill.segments) prompt_len += static_cast<int64_t>(engine->tokenizer()->Encode(s).size());
   } else {
-    prompt_len = job->gen.prompt_tokens.empty()
-                     ? static_cast<int64_t>(engine->tokenizer()->Encode(job->gen.prompt, true).size())
-                     : static_cast<int64_t>(job->gen.prompt_tokens.size());
+    if (job->gen.prompt_tokens.empty()) {  // tokenized once, here, as Engine::Generate would
+      job->gen.prompt_tokens = engine->tokenizer()->Encode(job->gen.prompt, /*add_special=*/true);
+    }
+    prompt_len = static_cast<int64_t>(job->gen.prompt_tokens.size());
   }
   const int64_t gen_len = job->infill ? std::max<int64_t>(job->fill.hole_tokens[0], kAutoHoleSizes[std::size(kAutoHoleSizes) - 1])
                                       : job->gen.options.n_generate;

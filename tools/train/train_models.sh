@@ -2,7 +2,7 @@
 # The two training stages of the embedded models (tools/train/README.md): run by run_all.sh, and
 # by the `device` tool on a lent GPU machine, where the data travels compressed.
 # DATA (default .gpu) holds tokenizer.json, heldout_{dlm,ar}.bin and train_{dlm,ar}.bin (or .bin.xz)
-# from prepare.py. Work files go to WORK (default /tmp/sculpt-train; may be DATA itself). Writes to
+# from prepare.py. Work files go to WORK (default: a new temporary folder; may be DATA itself). Writes to
 # OUT: both models' exported weights (f16; on a GPU machine also split into 15 MB parts, so that
 # they come back) with their training logs, and the console logs.
 #   DEVICE      cuda (default) or cpu
@@ -14,7 +14,7 @@ set -euo pipefail
 DATA=${DATA:-.gpu}
 OUT=${OUT:?OUT must name the output folder}
 PY=${PY:-python3}
-W=${WORK:-/tmp/sculpt-train}
+W=${WORK:-$(mktemp -d)}
 mkdir -p "$W" "$OUT"
 if [ "$(cd "$W" && pwd)" != "$(cd "$DATA" && pwd)" ]; then
   cp "$DATA/tokenizer.json" "$DATA"/heldout_*.bin "$W/"
