@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -200,8 +201,11 @@ void MatMulPacked(const float* x, int64_t m, const PackedMatrix& w, float* y) {
     return;
   }
   const bool simd = CurrentSimdTarget() != SimdTarget::kScalar;
-  // Chunks of 4 tiles: a fixed partition, so results never depend on the thread count.
-  ParallelChunks(w.n_tiles, 4, static_cast<double>(m) * w.cols * kTile, [&](int64_t t0, int64_t t1) {
+  // One contiguous range of tiles per thread (even-sized, so register tiles pair up): every output
+  // is one chain whichever thread computes it, so the split changes no result.
+  const int64_t per_thread = (w.n_tiles + Threads() - 1) / Threads();
+  const int64_t chunk = std::max<int64_t>(2, (per_thread + 1) / 2 * 2);
+  ParallelChunks(w.n_tiles, chunk, static_cast<double>(m) * w.cols * kTile, [&](int64_t t0, int64_t t1) {
     if (simd) {
       PackedTilesSimd(x, m, w, t0, t1 - t0, y, w.rows);
     } else {

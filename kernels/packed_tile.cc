@@ -1,10 +1,14 @@
 // Highway bodies of the packed tile kernel (kernels/packed.h), for AVX-512 and AVX2. Per k, the
-// kTile weights are formed in registers (loaded, widened from f16/bf16, or scale * q [- min] from
-// int8) and feed one MulAdd per accumulator: SIMD across output columns, one chain over k per
-// output. MR x rows share each weight vector; MR changes no result.
+// kTile weights of a tile are formed in registers (loaded, widened from f16/bf16, or scale * q
+// [- min] from int8/int4) and feed one MulAdd per accumulator: SIMD across output columns, one
+// chain over k per output. A register tile covers MR rows x T tiles; K is walked in blocks of
+// kKc with the partial sums parked in y between blocks (storing and reloading a float is exact,
+// so every output is still one unbroken chain). MR, T and the blocking change no result.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/packed_tile.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include <vector>
+
 #include "hwy/highway.h"
 #include "kernels/packed.h"
 
@@ -41,97 +45,168 @@ HWY_INLINE hn::Vec<D32> Nibbles(D32 d32, const uint8_t* bytes, size_t row0) {
   }
 }
 
-// MR rows of x times T consecutive tiles (t .. t+T-1); y points at tile t's first column. Several
-// tiles give a small batch independent chains to overlap (each output is still one chain).
-template <PanelFormat F, bool kMin, int MR, int T = 1>
-HWY_INLINE void Rows(const float* HWY_RESTRICT x, const PackedMatrix& w, int64_t t,
-                     float* HWY_RESTRICT y, int64_t ldy, int64_t nt) {
-  const hn::ScalableTag<float> df;
-  using V = decltype(hn::Zero(df));
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+// Lanes and vectors per tile for this target (fixed-width targets only).
+constexpr int kLanes = static_cast<int>(HWY_LANES(float));
+constexpr size_t kVecs = kTile / kLanes > 0 ? kTile / kLanes : 1;
+constexpr bool kQuantFmt(PanelFormat f) { return f == PanelFormat::kI8 || f == PanelFormat::kI4; }
+
+// The v-th vector of tile t's weights at column k, in float.
+template <PanelFormat F, bool kMin>
+HWY_INLINE VF Weights(DF df, const PackedMatrix& w, int64_t t, int64_t k, size_t v, VF scale, VF min) {
   const size_t N = hn::Lanes(df);
-  const size_t vecs = kTile / N;
-  constexpr size_t kMaxVecs = kTile;
+  const int64_t at = (t * w.cols + k) * kTile;
+  if constexpr (F == PanelFormat::kF32) {
+    return hn::LoadU(df, reinterpret_cast<const float*>(w.values.data()) + at + v * N);
+  } else if constexpr (F == PanelFormat::kF16) {
+    const hn::Rebind<hwy::float16_t, DF> dh;
+    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(w.values.data()) + at + v * N));
+  } else if constexpr (F == PanelFormat::kBF16) {
+    const hn::Rebind<hwy::bfloat16_t, DF> db;
+    return hn::PromoteTo(df, hn::LoadU(db, reinterpret_cast<const hwy::bfloat16_t*>(w.values.data()) + at + v * N));
+  } else {
+    const hn::Rebind<int32_t, DF> d32;
+    hn::Vec<decltype(d32)> qi;
+    if constexpr (F == PanelFormat::kI8) {
+      const hn::Rebind<int8_t, DF> d8;
+      qi = hn::PromoteTo(d32, hn::LoadU(d8, reinterpret_cast<const int8_t*>(w.values.data()) + at + v * N));
+    } else {  // kI4: nibbles -> int32 minus the offset
+      qi = Nibbles(d32, w.values.data() + (t * w.cols + k) * (kTile / 2), v * N);
+      if (w.offset != 0) qi = hn::Sub(qi, hn::Set(d32, w.offset));
+    }
+    VF wv = hn::Mul(scale, hn::ConvertTo(df, qi));
+    if constexpr (kMin) wv = hn::Sub(wv, min);
+    return wv;
+  }
+}
+
+// y[MR rows, T tiles] over k in [k0, k1): starts from 0 when k0 == 0, else continues the chains
+// from the partial sums in y. xp holds the MR rows of x interleaved, xp[(k - k0) * MR + r], so
+// every broadcast is a constant offset from one pointer. Tile t + tt has nt_last valid columns
+// when it is the last one (only the last can be short).
+template <PanelFormat F, bool kMin, int MR, int T>
+HWY_INLINE void Micro(const float* HWY_RESTRICT xp, const PackedMatrix& w, int64_t t, int64_t k0,
+                      int64_t k1, float* HWY_RESTRICT y, int64_t ldy, int64_t nt_last) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  constexpr size_t vecs = kVecs;
   const int64_t K = w.cols;
-  constexpr bool kQuant = F == PanelFormat::kI8 || F == PanelFormat::kI4;
+  constexpr bool kQuant = kQuantFmt(F);
   const int64_t block = kQuant ? w.block : K;
   const int64_t n_blocks = K / block;
-  V acc[T][MR][kMaxVecs];
-  for (int tt = 0; tt < T; ++tt)
-    for (int r = 0; r < MR; ++r)
-      for (size_t v = 0; v < vecs; ++v) acc[tt][r][v] = hn::Zero(df);
-  V scale[T][kMaxVecs], min[T][kMaxVecs];
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    if constexpr (kQuant) {
-      for (int tt = 0; tt < T; ++tt) {
-        const float* s = w.scales.data() + ((t + tt) * n_blocks * (kMin ? 2 : 1) + b) * kTile;
-        for (size_t v = 0; v < vecs; ++v) {
-          scale[tt][v] = hn::LoadU(df, s + v * N);
-          if constexpr (kMin) min[tt][v] = hn::LoadU(df, s + n_blocks * kTile + v * N);
-        }
-      }
-    }
-    for (int64_t k = b * block; k < (b + 1) * block; ++k) {
-      V xr[MR];
-      for (int r = 0; r < MR; ++r) xr[r] = hn::Set(df, x[r * K + k]);
-      for (int tt = 0; tt < T; ++tt) {
-      const int64_t at = ((t + tt) * K + k) * kTile;
-      V wv[kMaxVecs];
-      for (size_t v = 0; v < vecs; ++v) {
-        if constexpr (F == PanelFormat::kF32) {
-          wv[v] = hn::LoadU(df, reinterpret_cast<const float*>(w.values.data()) + at + v * N);
-        } else if constexpr (F == PanelFormat::kF16) {
-          const hn::Rebind<hwy::float16_t, decltype(df)> dh;
-          wv[v] = hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(w.values.data()) + at + v * N));
-        } else if constexpr (F == PanelFormat::kBF16) {
-          const hn::Rebind<hwy::bfloat16_t, decltype(df)> db;
-          wv[v] = hn::PromoteTo(df, hn::LoadU(db, reinterpret_cast<const hwy::bfloat16_t*>(w.values.data()) + at + v * N));
-        } else if constexpr (F == PanelFormat::kI8) {
-          const hn::Rebind<int8_t, decltype(df)> d8;
-          const hn::Rebind<int32_t, decltype(df)> d32;
-          const V q = hn::ConvertTo(df, hn::PromoteTo(d32, hn::LoadU(d8, reinterpret_cast<const int8_t*>(w.values.data()) + at + v * N)));
-          wv[v] = hn::Mul(scale[tt][v], q);
-          if constexpr (kMin) wv[v] = hn::Sub(wv[v], min[tt][v]);
-        } else {  // kI4: nibbles -> int32 (minus the offset) -> float, then as kI8
-          const hn::Rebind<int32_t, decltype(df)> d32;
-          const uint8_t* bytes = w.values.data() + ((t + tt) * K + k) * (kTile / 2);
-          auto qi = Nibbles(d32, bytes, v * N);
-          if (w.offset != 0) qi = hn::Sub(qi, hn::Set(d32, w.offset));
-          wv[v] = hn::Mul(scale[tt][v], hn::ConvertTo(df, qi));
-          if constexpr (kMin) wv[v] = hn::Sub(wv[v], min[tt][v]);
-        }
-      }
-      for (int r = 0; r < MR; ++r) {
-        for (size_t v = 0; v < vecs; ++v) acc[tt][r][v] = hn::MulAdd(xr[r], wv[v], acc[tt][r][v]);
-      }
+  HWY_ALIGN float buf[kTile];
+  VF acc[T][MR][kVecs];
+  _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
+    const int64_t cols = tt == T - 1 ? nt_last : kTile;
+    _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r) {
+      if (k0 == 0) {
+        _Pragma("GCC unroll 32") for (size_t v = 0; v < vecs; ++v) acc[tt][r][v] = hn::Zero(df);
+      } else if (cols == kTile) {
+        _Pragma("GCC unroll 32") for (size_t v = 0; v < vecs; ++v) acc[tt][r][v] = hn::LoadU(df, y + r * ldy + tt * kTile + v * N);
+      } else {
+        for (int64_t j = 0; j < kTile; ++j) buf[j] = j < cols ? y[r * ldy + tt * kTile + j] : 0.0f;
+        _Pragma("GCC unroll 32") for (size_t v = 0; v < vecs; ++v) acc[tt][r][v] = hn::Load(df, buf + v * N);
       }
     }
   }
-  HWY_ALIGN float out[kTile];
-  for (int tt = 0; tt < T; ++tt) {
-    const int64_t cols = tt == T - 1 ? nt : kTile;  // only the last tile can be partial
-    for (int r = 0; r < MR; ++r) {
-      for (size_t v = 0; v < vecs; ++v) hn::Store(acc[tt][r][v], df, out + v * N);
-      for (int64_t j = 0; j < cols; ++j) y[r * ldy + tt * kTile + j] = out[j];
+  VF scale[T][kVecs], min[T][kVecs];
+  for (int64_t kb = k0; kb < k1;) {
+    const int64_t b = kb / block;
+    const int64_t kend = std::min<int64_t>(k1, (b + 1) * block);
+    if constexpr (kQuant) {
+      _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
+        const float* s = w.scales.data() + ((t + tt) * n_blocks * (kMin ? 2 : 1) + b) * kTile;
+        _Pragma("GCC unroll 32") for (size_t v = 0; v < vecs; ++v) {
+          scale[tt][v] = hn::LoadU(df, s + v * N);
+          min[tt][v] = kMin ? hn::LoadU(df, s + n_blocks * kTile + v * N) : hn::Zero(df);
+        }
+      }
+    } else {
+      _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt)
+        _Pragma("GCC unroll 32") for (size_t v = 0; v < vecs; ++v) scale[tt][v] = min[tt][v] = hn::Zero(df);
+    }
+    const float* xk = xp + (kb - k0) * MR;
+    for (int64_t k = kb; k < kend; ++k, xk += MR) {
+      VF wv[T][kVecs];
+      _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt)
+        _Pragma("GCC unroll 32") for (size_t v = 0; v < vecs; ++v) wv[tt][v] = Weights<F, kMin>(df, w, t + tt, k, v, scale[tt][v], min[tt][v]);
+      _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r) {
+        const VF xr = hn::Set(df, xk[r]);
+        _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt)
+          _Pragma("GCC unroll 32") for (size_t v = 0; v < vecs; ++v) acc[tt][r][v] = hn::MulAdd(xr, wv[tt][v], acc[tt][r][v]);
+      }
+    }
+    kb = kend;
+  }
+  _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
+    const int64_t cols = tt == T - 1 ? nt_last : kTile;
+    _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r) {
+      if (cols == kTile) {
+        _Pragma("GCC unroll 32") for (size_t v = 0; v < vecs; ++v) hn::StoreU(acc[tt][r][v], df, y + r * ldy + tt * kTile + v * N);
+      } else {
+        _Pragma("GCC unroll 32") for (size_t v = 0; v < vecs; ++v) hn::Store(acc[tt][r][v], df, buf + v * N);
+        for (int64_t j = 0; j < cols; ++j) y[r * ldy + tt * kTile + j] = buf[j];
+      }
     }
   }
 }
 
-// Tiles [t0, t1); y is the whole output. Groups of 8 or 4 rows take one tile at a time (enough
-// independent chains); the remaining rows take 4 tiles at a time.
+// Register tiles for this target, MR rows x T tiles of accumulators: AVX-512 has 32 registers of
+// one tile each, AVX2 16 registers of half a tile.
+constexpr bool kWide = kLanes >= 16;
+constexpr int kMR1 = kWide ? 12 : 6, kT1 = kWide ? 2 : 1;  // 24 (12) accumulators
+constexpr int kMR2 = kWide ? 8 : 4, kT2 = kWide ? 3 : 1;   // 24 (8)
+constexpr int kMR3 = 4, kT3 = kWide ? 4 : 1;               // 16 (8)
+constexpr int kT4 = kWide ? 4 : 2;                         // one row: 4 (4)
+
+// MR rows of x over tiles [t0, t1) and k in [k0, k1): the rows are interleaved into xp once,
+// then T tiles at a time, then single tiles.
+template <PanelFormat F, bool kMin, int MR, int T>
+HWY_NOINLINE void RowGroup(const float* x, const PackedMatrix& w, int64_t t0, int64_t t1, int64_t k0,
+                           int64_t k1, float* y, int64_t ldy, float* xp) {
+  const int64_t K = w.cols;
+  for (int64_t k = k0; k < k1; ++k)
+    for (int r = 0; r < MR; ++r) xp[(k - k0) * MR + r] = x[r * K + k];
+  auto nt_of = [&](int64_t t) { return std::min<int64_t>(kTile, w.rows - t * kTile); };
+  int64_t t = t0;
+  for (; t + T <= t1; t += T) Micro<F, kMin, MR, T>(xp, w, t, k0, k1, y + t * kTile, ldy, nt_of(t + T - 1));
+  for (; t < t1; ++t) Micro<F, kMin, MR, 1>(xp, w, t, k0, k1, y + t * kTile, ldy, nt_of(t));
+}
+
+// Tiles [t0, t1) for all m rows; y is the whole output. Blocks of kNc tiles x kc values of k
+// keep the weights being reused in L2 and the interleaved rows of x in L1.
 template <PanelFormat F, bool kMin>
 void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
              int64_t ldy) {
-  auto nt_of = [&](int64_t t) { return std::min<int64_t>(kTile, w.rows - t * kTile); };
-  for (int64_t t = t0; t < t1; ++t) {
-    int64_t i = 0;
-    for (; i + 8 <= m; i += 8) Rows<F, kMin, 8>(x + i * w.cols, w, t, y + i * ldy + t * kTile, ldy, nt_of(t));
-    for (; i + 4 <= m; i += 4) Rows<F, kMin, 4>(x + i * w.cols, w, t, y + i * ldy + t * kTile, ldy, nt_of(t));
-  }
-  const int64_t rest = m - m / 4 * 4;
-  for (int64_t i = m - rest; i < m; ++i) {
-    int64_t t = t0;
-    for (; t + 4 <= t1; t += 4) Rows<F, kMin, 1, 4>(x + i * w.cols, w, t, y + i * ldy + t * kTile, ldy, nt_of(t + 3));
-    for (; t < t1; ++t) Rows<F, kMin, 1>(x + i * w.cols, w, t, y + i * ldy + t * kTile, ldy, nt_of(t));
+  constexpr int64_t kNc = 32;
+  const int64_t K = w.cols;
+  const int64_t unit = kQuantFmt(F) ? w.block : 1;
+  const int64_t kc = K <= 1024 ? K : std::max<int64_t>(unit, 512 / unit * unit);
+  thread_local std::vector<float> xp;
+  if (xp.size() < static_cast<size_t>(kc * kMR1)) xp.resize(static_cast<size_t>(kc * kMR1));
+  for (int64_t n0 = t0; n0 < t1; n0 += kNc) {
+    const int64_t n1 = std::min(t1, n0 + kNc);
+    for (int64_t k0 = 0; k0 < K; k0 += kc) {
+      const int64_t k1 = std::min(K, k0 + kc);
+      for (int64_t i = 0; i < m;) {
+        const float* xi = x + i * K;
+        float* yi = y + i * ldy;
+        if (m - i >= kMR1) {
+          RowGroup<F, kMin, kMR1, kT1>(xi, w, n0, n1, k0, k1, yi, ldy, xp.data());
+          i += kMR1;
+        } else if (m - i >= kMR2) {
+          RowGroup<F, kMin, kMR2, kT2>(xi, w, n0, n1, k0, k1, yi, ldy, xp.data());
+          i += kMR2;
+        } else if (m - i >= kMR3) {
+          RowGroup<F, kMin, kMR3, kT3>(xi, w, n0, n1, k0, k1, yi, ldy, xp.data());
+          i += kMR3;
+        } else {
+          RowGroup<F, kMin, 1, kT4>(xi, w, n0, n1, k0, k1, yi, ldy, xp.data());
+          i += 1;
+        }
+      }
+    }
   }
 }
 

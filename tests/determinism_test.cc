@@ -122,7 +122,10 @@ TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
   const struct { GgmlType type; int64_t n, k; } shapes[] = {
       {GgmlType::kF32, 37, 29}, {GgmlType::kF32, 16, 1}, {GgmlType::kF16, 45, 64},
       {GgmlType::kQ8_0, 33, 96}, {GgmlType::kQ4_0, 17, 64}, {GgmlType::kQ4_K, 21, 256},
-      {GgmlType::kF32, 130, 300}};
+      {GgmlType::kF32, 130, 300},
+      // K > 1024 is walked in blocks with partial sums parked in y; more than 32 tiles make
+      // several column blocks.
+      {GgmlType::kF32, 530, 1100}, {GgmlType::kQ4_K, 70, 1280}};
   for (const auto& s : shapes) {
     SCOPED_TRACE(kernels::TypeName(static_cast<uint32_t>(s.type)) + " n=" + std::to_string(s.n) +
                  " k=" + std::to_string(s.k));
