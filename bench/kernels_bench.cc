@@ -68,7 +68,7 @@ struct Shape {
 nlohmann::json EndToEnd(const std::string& path, int threads) {
   nlohmann::json e = {{"model", path}};
   for (const char* backend : {"deterministic", "blas"}) {
-    (void)SetKernels(backend);
+    (void)SetKernels(backend);  // "deterministic": the default int8 kernels
     auto engine = Engine::Load(path, {.threads = threads});
     if (!engine.ok()) {
       e["error"] = engine.status().message();
@@ -99,7 +99,7 @@ nlohmann::json EndToEnd(const std::string& path, int threads) {
       e[key + "_tokens_per_s"] = static_cast<double>(last.result.ids.size()) * 1e3 / best;
     }
   }
-  (void)SetKernels("deterministic");
+  (void)SetKernels("int8");
   if (e.contains("deterministic_ms_per_step") && e.contains("blas_ms_per_step")) {
     e["deterministic_speed_vs_blas"] = e["blas_ms_per_step"].get<double>() / e["deterministic_ms_per_step"].get<double>();
   }
@@ -141,12 +141,21 @@ nlohmann::json RunKernelBench(const KernelBenchOptions& o) {
     for (float& v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
     std::vector<float> wf(static_cast<size_t>(s.n * s.k));  // f32 weights for OpenBLAS / Eigen
     std::map<int64_t, std::pair<double, double>> baseline;  // m -> (openblas, eigen) GFLOP/s
+    std::map<int64_t, double> f32_path;                       // m -> packed f32 GFLOP/s
     for (GgmlType type : dtypes) {
       if (o.quick && type != GgmlType::kF32 && type != GgmlType::kQ8_0) continue;
       const auto traits = *kernels::TraitsOf(static_cast<uint32_t>(type));
       const auto bytes = RandomWeights(type, s.n, s.k, rng);
       const kernels::WeightMatrix raw{type, bytes.data(), s.n, s.k, s.k / traits.block_size * traits.type_size};
       const kernels::PackedMatrix packed = kernels::Pack(raw);
+      // Quantized types are timed on both paths: the default int8-activation kernels and the
+      // float path (--kernels float) that expands the weights in registers.
+      kernels::PackedMatrix packed_float;
+      if (type != GgmlType::kF32) {
+        (void)kernels::SetBackend("float");
+        packed_float = kernels::Pack(raw);
+        (void)kernels::SetBackend("int8");
+      }
       for (int64_t row = 0; row < s.n; ++row) {
         kernels::Dequantize(type, bytes.data() + row * raw.row_bytes, s.k, wf.data() + row * s.k);
       }
@@ -155,6 +164,13 @@ nlohmann::json RunKernelBench(const KernelBenchOptions& o) {
         const double t = TimeIt([&] { kernels::MatMulPacked(x.data(), m, packed, y.data()); });
         nlohmann::json e = {{"dtype", std::string(traits.name)}, {"shape", s.name}, {"m", m},
                             {"n", s.n}, {"k", s.k}, {"gflops", flops / t / 1e9}};
+        if (type == GgmlType::kF32) {
+          f32_path[m] = flops / t / 1e9;
+        } else {
+          const double tf = TimeIt([&] { kernels::MatMulPacked(x.data(), m, packed_float, y.data()); });
+          e["float_path_gflops"] = flops / tf / 1e9;
+          e["vs_f32"] = e["gflops"].get<double>() / f32_path[m];
+        }
         if (!baseline.count(m)) {  // f32 sgemm on the same shape, once per (shape, m)
           const double tb = TimeIt([&] {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(s.n),
@@ -204,9 +220,11 @@ std::string FormatKernelBench(const nlohmann::json& r) {
                 r["cpu"].get<std::string>().c_str(), r["threads"].get<int>(), r["simd"].get<std::string>().c_str(),
                 r["peak_gflops"].get<double>(), r["bandwidth_gbs"].get<double>());
   out += line;
-  out += "dtype  shape           m      n      k   sculpt GF/s  %peak  openblas  eigen  vs openblas\n";
+  out += "GF/s counts 2 m n k per second; quantized rows: int8-activation kernels (default), then the\n"
+         "float path (--kernels float) and the int8 speed relative to the packed f32 GEMM\n\n";
+  out += "dtype  shape           m      n      k   sculpt GF/s  %peak  openblas  eigen  vs openblas  float path  vs f32\n";
   for (const auto& e : r["gemm"]) {
-    std::snprintf(line, sizeof(line), "%-6s %-13s %5lld %6lld %6lld %10.1f %6.0f%% %9.1f %6.1f %8.2fx\n",
+    std::snprintf(line, sizeof(line), "%-6s %-13s %5lld %6lld %6lld %10.1f %6.0f%% %9.1f %6.1f %8.2fx",
                   e["dtype"].get<std::string>().c_str(), e["shape"].get<std::string>().c_str(),
                   static_cast<long long>(e["m"].get<int64_t>()), static_cast<long long>(e["n"].get<int64_t>()),
                   static_cast<long long>(e["k"].get<int64_t>()), e["gflops"].get<double>(),
@@ -214,6 +232,11 @@ std::string FormatKernelBench(const nlohmann::json& r) {
                   e["openblas_gflops"].get<double>(), e["eigen_gflops"].get<double>(),
                   e["gflops"].get<double>() / e["openblas_gflops"].get<double>());
     out += line;
+    if (e.contains("float_path_gflops")) {
+      std::snprintf(line, sizeof(line), "  %10.1f %6.2fx", e["float_path_gflops"].get<double>(), e["vs_f32"].get<double>());
+      out += line;
+    }
+    out += "\n";
   }
   out += "\nquantized GEMV (m = 1, over >= 256 MiB of distinct weights)\ndtype  shape           GB/s  of bandwidth  (packed bytes per matrix)\n";
   for (const auto& e : r["gemv"]) {

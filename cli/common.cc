@@ -25,7 +25,9 @@ void AddCommonOptions(CLI::App* app, CommonOptions* opts) {
           },
           "TARGET", "simd"));
   app->add_option("--kernels", opts->kernels,
-                  "deterministic (default) or blas (OpenBLAS, for comparisons: not batch-invariant)")
+                  "int8 (default: quantized weights x int8 activations, like llama.cpp), float (quantized "
+                  "weights expanded to float: exact to 1e-4, slower) or blas (OpenBLAS, for comparisons: "
+                  "not batch-invariant)")
       ->capture_default_str()
       ->check(CLI::Validator(
           [](std::string& name) {

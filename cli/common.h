@@ -16,7 +16,7 @@ namespace sculpt::cli {
 struct CommonOptions {
   int threads = 0;
   std::string simd = "best";  // applied while parsing: a bad value is a parse error
-  std::string kernels = "deterministic";
+  std::string kernels = "int8";
 };
 void AddCommonOptions(CLI::App* app, CommonOptions* opts);
 

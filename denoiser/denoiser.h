@@ -30,8 +30,9 @@ void SetThreads(int threads);
 // SIMD target of the kernels: "best", "avx512", "avx2" or "scalar". Results do not depend on it.
 Status SetSimd(std::string_view name);
 std::string_view CurrentSimd();
-// Matrix-product backend for models loaded afterwards: "deterministic" (default) or "blas"
-// (OpenBLAS on f32 copies; for speed comparisons, not batch- or thread-invariant).
+// Matrix-product backend for models loaded afterwards: "int8" (default; quantized weights times
+// int8-quantized activations), "float" (quantized weights expanded to float) — both deterministic —
+// or "blas" (OpenBLAS on f32 copies; for speed comparisons, not batch- or thread-invariant).
 Status SetKernels(std::string_view name);
 
 struct SequenceInput {

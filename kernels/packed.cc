@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "kernels/int8_matmul.h"
 #include "kernels/parallel.h"
 #include "kernels/simd.h"
 
@@ -21,13 +22,15 @@ size_t BytesPerK(PanelFormat f) {
   switch (f) {
     case PanelFormat::kF32: return 4 * kTile;
     case PanelFormat::kF16: case PanelFormat::kBF16: return 2 * kTile;
-    case PanelFormat::kI8: return kTile;
-    case PanelFormat::kI4: return kTile / 2;
+    case PanelFormat::kI8: case PanelFormat::kU8Quads: return kTile;
+    case PanelFormat::kI4: case PanelFormat::kU4Quads: return kTile / 2;
   }
   return 4 * kTile;
 }
 
-bool Quantized(PanelFormat f) { return f == PanelFormat::kI8 || f == PanelFormat::kI4; }
+bool Quantized(PanelFormat f) {
+  return f == PanelFormat::kI8 || f == PanelFormat::kI4 || f == PanelFormat::kU8Quads || f == PanelFormat::kU4Quads;
+}
 
 // Fills the int8 panel of one row r (column j of tile t): q values and their scales/mins.
 void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, int64_t j) {
@@ -37,13 +40,26 @@ void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, 
   float* scale = p.scales.data() + t * n_blocks * kTile * (p.has_min ? 2 : 1);
   float* min = scale + n_blocks * kTile;
   // int8: the value; int4: the nibble q, with the Q4_0 offset undone (v = q - offset).
+  // Quads: the stored value u = v + offset (unsigned).
   auto put = [&](int64_t k, int v) {
-    if (p.format == PanelFormat::kI8) {
-      reinterpret_cast<int8_t*>(base)[k * kTile + j] = static_cast<int8_t>(v);
-    } else {
-      const int q = v + p.offset;
-      uint8_t& byte = base[k * (kTile / 2) + (j % (kTile / 2))];
-      byte = static_cast<uint8_t>(j < kTile / 2 ? (byte & 0xF0) | q : (byte & 0x0F) | (q << 4));
+    switch (p.format) {
+      case PanelFormat::kI8:
+        reinterpret_cast<int8_t*>(base)[k * kTile + j] = static_cast<int8_t>(v);
+        break;
+      case PanelFormat::kU8Quads:
+        base[((k / 4) * kTile + j) * 4 + k % 4] = static_cast<uint8_t>(v + p.offset);
+        break;
+      case PanelFormat::kU4Quads: {
+        uint8_t& byte = base[((k / 8) * kTile + j) * 4 + k % 4];
+        const int u = v + p.offset;
+        byte = static_cast<uint8_t>((k % 8) < 4 ? (byte & 0xF0) | u : (byte & 0x0F) | (u << 4));
+        break;
+      }
+      default: {  // kI4
+        const int q = v + p.offset;
+        uint8_t& byte = base[k * (kTile / 2) + (j % (kTile / 2))];
+        byte = static_cast<uint8_t>(j < kTile / 2 ? (byte & 0xF0) | q : (byte & 0x0F) | (q << 4));
+      }
     }
   };
   switch (w.type) {
@@ -119,16 +135,18 @@ size_t PackedMatrix::bytes() const {
 }
 
 namespace {
-Backend g_backend = Backend::kDeterministic;
+Backend g_backend = Backend::kInt8;
 }  // namespace
 
 Status SetBackend(std::string_view name) {
-  if (name == "deterministic" || name == "packed") {
-    g_backend = Backend::kDeterministic;
+  if (name == "int8" || name == "deterministic") {
+    g_backend = Backend::kInt8;
+  } else if (name == "float") {
+    g_backend = Backend::kFloat;
   } else if (name == "blas") {
     g_backend = Backend::kBlas;
   } else {
-    return InvalidArgument("unknown kernels '{}' (deterministic, blas)", Printable(name));
+    return InvalidArgument("unknown kernels '{}' (int8, float, blas)", Printable(name));
   }
   return Status::Ok();
 }
@@ -150,6 +168,14 @@ PackedMatrix Pack(const WeightMatrix& w) {
     case GgmlType::kQ4_K: p.format = PanelFormat::kI4; p.block = 32; p.has_min = true; break;
     case GgmlType::kQ6_K: p.format = PanelFormat::kI8; p.block = 16; break;
     default: SCULPT_CHECK(false && "Pack: unsupported type");
+  }
+  if (g_backend == Backend::kInt8 && Quantized(p.format)) {
+    if (p.format == PanelFormat::kI8) {
+      p.format = PanelFormat::kU8Quads;
+      p.offset = w.type == GgmlType::kQ8_0 ? 128 : 32;
+    } else {
+      p.format = PanelFormat::kU4Quads;
+    }
   }
   const size_t value_bytes = static_cast<size_t>(p.n_tiles * p.cols) * BytesPerK(p.format);
   p.values.Reserve(value_bytes);
@@ -180,8 +206,7 @@ PackedMatrix Pack(const WeightMatrix& w) {
             for (int64_t k = 0; k < p.cols; ++k) dst[k * kTile + j] = LoadU16(src + 2 * k);
             break;
           }
-          case PanelFormat::kI8:
-          case PanelFormat::kI4:
+          default:
             PackQuantRow(w, r, p, t, j);
             break;
         }
@@ -200,7 +225,28 @@ void MatMulPacked(const float* x, int64_t m, const PackedMatrix& w, float* y) {
                 static_cast<int>(w.cols), 0.0f, y, static_cast<int>(w.rows));
     return;
   }
-  const bool simd = CurrentSimdTarget() != SimdTarget::kScalar;
+  const SimdTarget target = CurrentSimdTarget();
+  if (w.format == PanelFormat::kU8Quads || w.format == PanelFormat::kU4Quads) {
+    thread_local QuantizedRows rows;
+    QuantizedRows& xq = rows;  // captured by reference: the workers read this thread's rows
+    QuantizeRows(x, m, w.cols, w.block, &xq);
+    const int64_t per_thread = (w.n_tiles + Threads() - 1) / Threads();
+    ParallelChunks(w.n_tiles, std::max<int64_t>(2, (per_thread + 1) / 2 * 2),
+                   // int8 products run ~4x the float rate: fork above ~4M multiply-adds, or
+                   // when streaming the weights (a few hundred KB and up) is the cost
+                   static_cast<double>(m) * w.cols * kTile / 20 + static_cast<double>(w.cols) * BytesPerK(w.format) / 2,
+                   [&](int64_t t0, int64_t t1) {
+      if (target == SimdTarget::kScalar) {
+        IntTilesScalar(xq, w, t0, t1, y, w.rows);
+      } else if (target == SimdTarget::kAvx512 && CpuHasVnni()) {
+        IntTilesVnni(xq, w, t0, t1, y, w.rows);
+      } else {
+        IntTilesAvx2(xq, w, t0, t1, y, w.rows);
+      }
+    });
+    return;
+  }
+  const bool simd = target != SimdTarget::kScalar;
   // One contiguous range of tiles per thread (even-sized, so register tiles pair up): every output
   // is one chain whichever thread computes it, so the split changes no result.
   const int64_t per_thread = (w.n_tiles + Threads() - 1) / Threads();

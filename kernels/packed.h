@@ -7,6 +7,10 @@
 //   kI4:                  q      [K][kTile/2] bytes: byte j holds row j (low nibble) and row
 //                         j + kTile/2 (high nibble), q in 0..15, w = scale * (q - offset) (- min);
 //                         scales as kI8
+//   kU8Quads:             u      [K/4][kTile][4] bytes, u = q + offset (Q8_0 +128, Q6_K +32), for the
+//                         int8-activation kernels (kernels/int8_matmul.h); scales as kI8
+//   kU4Quads:             u      [K/8][kTile][4] bytes: byte (j, i) holds k + i (low nibble) and
+//                         k + 4 + i (high nibble) of row j, u = q + offset (Q4_0 +8, Q4_K +0)
 // A quantized weight is w = scale * q (- min): exactly the float operations of ggml's
 // dequantize_row_* for Q8_0, Q4_0 (q - 8 stored), Q4_K (q in 0..15, scale = d*sc, min = dmin*m) and
 // Q6_K (q - 32 stored, scale = d*sc), so packed values equal Dequantize() bit for bit. Q4_0 and
@@ -23,7 +27,7 @@
 
 namespace sculpt::kernels {
 
-enum class PanelFormat { kF32, kF16, kBF16, kI8, kI4 };
+enum class PanelFormat { kF32, kF16, kBF16, kI8, kI4, kU8Quads, kU4Quads };
 
 struct PackedMatrix {
   GgmlType source = GgmlType::kF32;
@@ -31,7 +35,7 @@ struct PackedMatrix {
   int64_t rows = 0, cols = 0;
   int64_t block = 0;     // kI8: k values per scale
   bool has_min = false;  // kI8/kI4: w = scale * q - min
-  int32_t offset = 0;    // kI4: subtracted from q before the scale (8 for Q4_0)
+  int32_t offset = 0;    // kI4, kU8Quads, kU4Quads: stored value minus offset = q
   int64_t n_tiles = 0;
   AlignedBuffer<uint8_t> values;  // [n_tiles][K][kTile] elements of the format
   AlignedBuffer<float> scales;    // kI8: [n_tiles][K/block][kTile] (x2 with mins: scale, then min)
@@ -39,11 +43,16 @@ struct PackedMatrix {
   size_t bytes() const;
 };
 
-// Matrix-product backend. kDeterministic: the packed kernels (the contract of kernels.h).
-// kBlas: OpenBLAS sgemm on dense f32 copies of the weights, for comparisons only: its results
-// depend on the batch size and thread count, and it needs 4 bytes per weight.
-enum class Backend { kDeterministic, kBlas };
-Status SetBackend(std::string_view name);  // "deterministic" or "blas"
+// Matrix-product backend, for models packed afterwards. Both packed backends follow the
+// determinism contract of kernels.h.
+//   kInt8 (default): quantized weights (Q8_0, Q4_0, Q4_K, Q6_K) multiply int8-quantized
+//     activations (kernels/int8_matmul.h), as llama.cpp does; F32/F16/BF16 weights as kFloat.
+//   kFloat: quantized weights are expanded to float in registers and multiply float activations:
+//     the MatMul contract exactly (within 1e-4 of the float64 reference), about half the speed.
+//   kBlas: OpenBLAS sgemm on dense f32 copies of the weights, for comparisons only: its results
+//     depend on the batch size and thread count, and it needs 4 bytes per weight.
+enum class Backend { kInt8, kFloat, kBlas };
+Status SetBackend(std::string_view name);  // "int8" (or "deterministic"), "float" or "blas"
 Backend CurrentBackend();
 
 // Packs `w` (any type Dequantize supports); threads over tiles. With the BLAS backend it also keeps

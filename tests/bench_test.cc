@@ -41,6 +41,7 @@ TEST(Bench, KernelsJsonHasEveryFigure) {
       EXPECT_TRUE(e.contains(key)) << key;
     }
     EXPECT_GT(e["gflops"].get<double>(), 0.0);
+    if (e["dtype"] != "F32") EXPECT_GT(e["float_path_gflops"].get<double>(), 0.0);
   }
   ASSERT_FALSE(j["gemv"].empty());
   EXPECT_GT(j["gemv"][0]["gbs"].get<double>(), 0.0);
@@ -61,6 +62,31 @@ TEST(Bench, BlasBackendComputesTheSameFunction) {
   const auto want = testing::ReadFloats(ref / "logits" / c["reference_file"].get<std::string>());
   ASSERT_EQ(got.size(), want.size());
   EXPECT_LE(testing::MaxAbsDiff(got.data(), want.data(), got.size()), c["strict_tolerance"].get<double>());
+}
+
+// --kernels float and the default int8 kernels through the command line: the float path meets
+// the strict tolerance on a quantized file, the int8 path quantizes activations (further from the
+// float64 values than the strict tolerance, within the suggested one, like llama.cpp).
+TEST(Bench, FloatAndInt8KernelsFromTheCommandLine) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  const auto c = testing::ReadJson(ref / "logits/llama-tiny.q8_0.medium.json");
+  std::string ids;
+  for (int t : c["tokens"]) ids += std::to_string(t) + " ";
+  const auto want = testing::ReadFloats(ref / "logits" / c["reference_file"].get<std::string>());
+  for (const std::string kernels : {"float", "int8"}) {
+    const auto out = std::filesystem::path(::testing::TempDir()) / (kernels + ".f32");
+    RunSculpt("logits --kernels " + kernels + " -m " + (ref / "models/llama-tiny.q8_0.gguf").string() +
+              " --tokens '" + ids + "' --out " + out.string());
+    const auto got = testing::ReadFloats(out);
+    ASSERT_EQ(got.size(), want.size());
+    const double diff = testing::MaxAbsDiff(got.data(), want.data(), got.size());
+    if (kernels == "float") {
+      EXPECT_LE(diff, c["strict_tolerance"].get<double>());
+    } else {
+      EXPECT_GT(diff, c["strict_tolerance"].get<double>());
+      EXPECT_LE(diff, c["suggested_tolerance"].get<double>());
+    }
+  }
 }
 
 }  // namespace

@@ -26,10 +26,11 @@ std::vector<SimdTarget> Targets() {
   return t;
 }
 
-struct Restore {  // puts threads and target back after a test
+struct Restore {  // puts threads, target and backend back after a test
   ~Restore() {
     kernels::SetThreads(1);
     (void)kernels::SetSimdTarget("best");
+    (void)kernels::SetBackend("int8");
   }
 };
 
@@ -80,6 +81,7 @@ std::vector<uint8_t> RandomWeights(GgmlType type, int64_t n, int64_t k, std::mt1
 // multiply reference, for every type, target, thread count and batch size.
 TEST(Determinism, PackedMatMulEqualsReference) {
   Restore restore;
+  ASSERT_TRUE(kernels::SetBackend("float").ok());  // the float path is MatMul's contract exactly
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
   const struct { GgmlType type; int64_t n, k; } shapes[] = {
@@ -125,10 +127,13 @@ TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
       {GgmlType::kF32, 130, 300},
       // K > 1024 is walked in blocks with partial sums parked in y; more than 32 tiles make
       // several column blocks.
-      {GgmlType::kF32, 530, 1100}, {GgmlType::kQ4_K, 70, 1280}};
+      {GgmlType::kF32, 530, 1100}, {GgmlType::kQ4_K, 70, 1280}, {GgmlType::kQ6_K, 40, 512},
+      {GgmlType::kQ8_0, 600, 128}};
+  for (const char* backend : {"int8", "float"})
   for (const auto& s : shapes) {
-    SCOPED_TRACE(kernels::TypeName(static_cast<uint32_t>(s.type)) + " n=" + std::to_string(s.n) +
-                 " k=" + std::to_string(s.k));
+    ASSERT_TRUE(kernels::SetBackend(backend).ok());
+    SCOPED_TRACE(std::string(backend) + " " + kernels::TypeName(static_cast<uint32_t>(s.type)) +
+                 " n=" + std::to_string(s.n) + " k=" + std::to_string(s.k));
     const auto bytes = RandomWeights(s.type, s.n, s.k, rng);
     const auto traits = *kernels::TraitsOf(static_cast<uint32_t>(s.type));
     const kernels::WeightMatrix w{s.type, bytes.data(), s.n, s.k, s.k / traits.block_size * traits.type_size};
@@ -152,6 +157,45 @@ TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
               << kernels::SimdTargetName(t) << " threads=" << threads << " m=" << m;
         }
       }
+    }
+  }
+}
+
+// The int8 path (quantized activations) stays close to the exact float contract: its error is
+// the activation rounding, well under 1% of the output's scale; a wrong offset, scale, min or
+// nibble order would be far off.
+TEST(Determinism, Int8MatMulIsCloseToTheFloatContract) {
+  Restore restore;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> val(0.0f, 1.0f);
+  const struct { GgmlType type; int64_t n, k; } shapes[] = {
+      {GgmlType::kQ8_0, 70, 256}, {GgmlType::kQ4_0, 50, 512}, {GgmlType::kQ4_K, 33, 512},
+      {GgmlType::kQ6_K, 40, 256}};
+  for (const auto& s : shapes) {
+    SCOPED_TRACE(kernels::TypeName(static_cast<uint32_t>(s.type)));
+    const auto bytes = RandomWeights(s.type, s.n, s.k, rng);
+    const auto traits = *kernels::TraitsOf(static_cast<uint32_t>(s.type));
+    const kernels::WeightMatrix w{s.type, bytes.data(), s.n, s.k, s.k / traits.block_size * traits.type_size};
+    const int64_t m = 9;
+    std::vector<float> x(static_cast<size_t>(m * s.k));
+    for (float& v : x) v = val(rng);
+    std::vector<float> want(static_cast<size_t>(m * s.n));
+    kernels::MatMul(x.data(), m, w, want.data());
+    ASSERT_TRUE(kernels::SetBackend("int8").ok());
+    const kernels::PackedMatrix packed = kernels::Pack(w);
+    const bool nibbles = s.type == GgmlType::kQ4_0 || s.type == GgmlType::kQ4_K;
+    ASSERT_EQ(packed.format, nibbles ? kernels::PanelFormat::kU4Quads : kernels::PanelFormat::kU8Quads);
+    for (SimdTarget t : Targets()) {
+      ASSERT_TRUE(kernels::SetSimdTarget(kernels::SimdTargetName(t)).ok());
+      std::vector<float> got(want.size());
+      kernels::MatMulPacked(x.data(), m, packed, got.data());
+      double err = 0, norm = 0;
+      for (size_t i = 0; i < got.size(); ++i) {
+        err += (got[i] - want[i]) * double(got[i] - want[i]);
+        norm += want[i] * double(want[i]);
+      }
+      EXPECT_LT(std::sqrt(err / norm), 0.01) << kernels::SimdTargetName(t);
+      EXPECT_GT(std::sqrt(err / norm), 0.0) << "activations were not quantized";
     }
   }
 }

@@ -1,0 +1,361 @@
+// Quantized weights x int8 activations (kernels/int8_matmul.h): activation quantization, the
+// scalar twin, and the AVX-512 VNNI and AVX2 kernels, written with intrinsics (Highway 1.0 has no
+// u8 x s8 dot product) and compiled for their targets with function attributes.
+#include "kernels/int8_matmul.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/parallel.h"
+#include "kernels/simd.h"
+
+namespace sculpt::kernels {
+
+namespace {
+
+// Round to nearest, ties to even, for |v| <= 2^22 (here |v| <= 127 * (1 + 2^-23)): adding and
+// subtracting 1.5 * 2^23 leaves the integer nearest to v. The same as nearbyint in the default
+// rounding mode, and as vrndscaleps in the AVX-512 version, without a libm call.
+inline float RoundEven(float v) {
+  volatile float big = 12582912.0f;  // volatile: the compiler must not fold (v + big) - big
+  const float b = big;
+  return (v + b) - b;
+}
+
+void QuantizeRowScalar(const float* x, int64_t k, int64_t block, int8_t* q, float* d_out, int32_t* s_out) {
+  for (int64_t b = 0; b < k / block; ++b) {
+    const float* xb = x + b * block;
+    float amax = 0.0f;
+    for (int64_t j = 0; j < block; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int32_t s = 0;
+    for (int64_t j = 0; j < block; ++j) {
+      q[b * block + j] = static_cast<int8_t>(std::clamp(RoundEven(xb[j] * id), -127.0f, 127.0f));
+      s += q[b * block + j];
+    }
+    d_out[b] = d;
+    s_out[b] = s;
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+void QuantizeRowAvx512(const float* x, int64_t k, int64_t block, int8_t* q, float* d_out, int32_t* s_out) {
+  for (int64_t b = 0; b < k / block; ++b) {
+    const float* xb = x + b * block;
+    __m512 amax = _mm512_setzero_ps();
+    for (int64_t j = 0; j < block; j += 16) amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_loadu_ps(xb + j)));
+    const float d = _mm512_reduce_max_ps(amax) / 127.0f;
+    const __m512 id = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    __m512i sum = _mm512_setzero_si512();
+    for (int64_t j = 0; j < block; j += 16) {
+      __m512 r = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_loadu_ps(xb + j), id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      r = _mm512_min_ps(_mm512_max_ps(r, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
+      const __m512i qi = _mm512_cvtps_epi32(r);
+      sum = _mm512_add_epi32(sum, qi);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * block + j), _mm512_cvtsepi32_epi8(qi));
+    }
+    d_out[b] = d;
+    s_out[b] = _mm512_reduce_add_epi32(sum);
+  }
+}
+
+}  // namespace
+
+void QuantizeRows(const float* x, int64_t m, int64_t k, int64_t block, QuantizedRows* out) {
+  const int64_t nb = k / block;
+  out->m = m;
+  out->k = k;
+  out->block = block;
+  out->q.resize(static_cast<size_t>(m * k));
+  out->d.resize(static_cast<size_t>(m * nb));
+  out->sum.resize(static_cast<size_t>(m * nb));
+  const bool avx512 = CurrentSimdTarget() == SimdTarget::kAvx512 && block % 16 == 0;
+  ParallelChunks(m, 8, static_cast<double>(k) * 8, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      int8_t* q = out->q.data() + i * k;
+      float* d = out->d.data() + i * nb;
+      int32_t* s = out->sum.data() + i * nb;
+      if (avx512) {
+        QuantizeRowAvx512(x + i * k, k, block, q, d, s);
+      } else {
+        QuantizeRowScalar(x + i * k, k, block, q, d, s);
+      }
+    }
+  });
+}
+
+namespace {
+
+// The unsigned weight byte of tile t, column j, at k.
+inline int WeightByte(const PackedMatrix& w, int64_t t, int64_t k, int64_t j) {
+  const uint8_t* v = w.values.data();
+  if (w.format == PanelFormat::kU8Quads) return v[((t * (w.cols / 4) + k / 4) * kTile + j) * 4 + k % 4];
+  const uint8_t byte = v[((t * (w.cols / 8) + k / 8) * kTile + j) * 4 + k % 4];
+  return (k % 8) < 4 ? (byte & 0x0F) : (byte >> 4);
+}
+
+const float* ScalesOf(const PackedMatrix& w, int64_t t, int64_t b) {
+  const int64_t nb = w.cols / w.block;
+  return w.scales.data() + (t * nb * (w.has_min ? 2 : 1) + b) * kTile;
+}
+
+// Columns of tile t that exist.
+inline int64_t ColsOf(const PackedMatrix& w, int64_t t) { return std::min<int64_t>(kTile, w.rows - t * kTile); }
+
+// Tiles per column block: the weights of one block (all of K) stay in L2 across row groups.
+int64_t TilesPerBlock(const PackedMatrix& w) {
+  const int64_t bytes_per_tile = w.cols * kTile / (w.format == PanelFormat::kU4Quads ? 2 : 1);
+  return std::clamp<int64_t>((int64_t{512} << 10) / std::max<int64_t>(1, bytes_per_tile), 2, 32);
+}
+
+}  // namespace
+
+void IntTilesScalar(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
+                    int64_t ldy) {
+  const int64_t K = w.cols, B = w.block, nb = K / B;
+  for (int64_t t = t0; t < t1; ++t) {
+    for (int64_t i = 0; i < x.m; ++i) {
+      float acc[kTile] = {};
+      for (int64_t b = 0; b < nb; ++b) {
+        int32_t isum[kTile] = {};
+        for (int64_t k = b * B; k < (b + 1) * B; ++k) {
+          const int32_t q = x.q[static_cast<size_t>(i * K + k)];
+          for (int64_t j = 0; j < kTile; ++j) isum[j] += WeightByte(w, t, k, j) * q;
+        }
+        const float d = x.d[static_cast<size_t>(i * nb + b)];
+        const int32_t s = x.sum[static_cast<size_t>(i * nb + b)];
+        const float* sc = ScalesOf(w, t, b);
+        for (int64_t j = 0; j < kTile; ++j) {
+          acc[j] = std::fma(static_cast<float>(isum[j] - w.offset * s), d * sc[j], acc[j]);
+          if (w.has_min) acc[j] = std::fma(static_cast<float>(-s), d * sc[nb * kTile + j], acc[j]);
+        }
+      }
+      for (int64_t j = 0; j < ColsOf(w, t); ++j) y[i * ldy + t * kTile + j] = acc[j];
+    }
+  }
+}
+
+// ---- AVX-512 VNNI ------------------------------------------------------------------------------
+#define SCULPT_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma,avx2")))
+
+namespace {
+
+SCULPT_VNNI inline __m512i Broadcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// MR rows (from row i) x T tiles (from t) over all of K.
+template <int MR, int T, bool kNib, bool kMin>
+SCULPT_VNNI void MicroVnni(const QuantizedRows& x, int64_t i, const PackedMatrix& w, int64_t t,
+                           float* y, int64_t ldy) {
+  const int64_t K = w.cols, B = w.block, nb = K / B;
+  const int8_t* xq = x.q.data() + i * K;
+  __m512 acc[MR][T];
+  for (int r = 0; r < MR; ++r)
+    for (int tt = 0; tt < T; ++tt) acc[r][tt] = _mm512_setzero_ps();
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512i is[MR][T];
+    for (int r = 0; r < MR; ++r)
+      for (int tt = 0; tt < T; ++tt) is[r][tt] = _mm512_setzero_si512();
+    if constexpr (kNib) {
+      for (int64_t k = b * B; k < (b + 1) * B; k += 8) {
+        __m512i lo[T], hi[T];
+        for (int tt = 0; tt < T; ++tt) {
+          const __m512i v = _mm512_loadu_si512(w.values.data() + ((t + tt) * (K / 8) + k / 8) * kTile * 4);
+          lo[tt] = _mm512_and_si512(v, low4);
+          hi[tt] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+        }
+        for (int r = 0; r < MR; ++r) {
+          const __m512i xa = Broadcast4(xq + r * K + k), xb = Broadcast4(xq + r * K + k + 4);
+          for (int tt = 0; tt < T; ++tt) {
+            is[r][tt] = _mm512_dpbusd_epi32(is[r][tt], lo[tt], xa);
+            is[r][tt] = _mm512_dpbusd_epi32(is[r][tt], hi[tt], xb);
+          }
+        }
+      }
+    } else {
+      for (int64_t k = b * B; k < (b + 1) * B; k += 4) {
+        __m512i wv[T];
+        for (int tt = 0; tt < T; ++tt)
+          wv[tt] = _mm512_loadu_si512(w.values.data() + ((t + tt) * (K / 4) + k / 4) * kTile * 4);
+        for (int r = 0; r < MR; ++r) {
+          const __m512i xa = Broadcast4(xq + r * K + k);
+          for (int tt = 0; tt < T; ++tt) is[r][tt] = _mm512_dpbusd_epi32(is[r][tt], wv[tt], xa);
+        }
+      }
+    }
+    for (int tt = 0; tt < T; ++tt) {
+      const float* sc = ScalesOf(w, t + tt, b);
+      const __m512 scale = _mm512_loadu_ps(sc);
+      for (int r = 0; r < MR; ++r) {
+        const float d = x.d[static_cast<size_t>((i + r) * nb + b)];
+        const int32_t s = x.sum[static_cast<size_t>((i + r) * nb + b)];
+        const __m512i corr = _mm512_sub_epi32(is[r][tt], _mm512_set1_epi32(w.offset * s));
+        const __m512 dv = _mm512_set1_ps(d);
+        acc[r][tt] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(corr), _mm512_mul_ps(dv, scale), acc[r][tt]);
+        if constexpr (kMin) {
+          const __m512 mn = _mm512_loadu_ps(sc + nb * kTile);
+          acc[r][tt] = _mm512_fmadd_ps(_mm512_set1_ps(static_cast<float>(-s)), _mm512_mul_ps(dv, mn), acc[r][tt]);
+        }
+      }
+    }
+  }
+  for (int tt = 0; tt < T; ++tt) {
+    const int64_t cols = ColsOf(w, t + tt);
+    const __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1);
+    for (int r = 0; r < MR; ++r) _mm512_mask_storeu_ps(y + r * ldy + (t + tt) * kTile, mask, acc[r][tt]);
+  }
+}
+
+template <bool kNib, bool kMin>
+SCULPT_VNNI void AllVnni(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
+                         int64_t ldy) {
+  constexpr int kMR = 4, kT = 2;
+  const int64_t nc = TilesPerBlock(w);
+  for (int64_t n0 = t0; n0 < t1; n0 += nc) {
+    const int64_t n1 = std::min(t1, n0 + nc);
+    int64_t i = 0;
+    for (; i + kMR <= x.m; i += kMR) {
+      int64_t t = n0;
+      for (; t + kT <= n1; t += kT) MicroVnni<kMR, kT, kNib, kMin>(x, i, w, t, y + i * ldy, ldy);
+      for (; t < n1; ++t) MicroVnni<kMR, 1, kNib, kMin>(x, i, w, t, y + i * ldy, ldy);
+    }
+    for (; i < x.m; ++i) {
+      int64_t t = n0;
+      for (; t + 4 <= n1; t += 4) MicroVnni<1, 4, kNib, kMin>(x, i, w, t, y + i * ldy, ldy);
+      for (; t < n1; ++t) MicroVnni<1, 1, kNib, kMin>(x, i, w, t, y + i * ldy, ldy);
+    }
+  }
+}
+
+}  // namespace
+
+void IntTilesVnni(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
+                  int64_t ldy) {
+  const bool nib = w.format == PanelFormat::kU4Quads;
+  if (nib && w.has_min) return AllVnni<true, true>(x, w, t0, t1, y, ldy);
+  if (nib) return AllVnni<true, false>(x, w, t0, t1, y, ldy);
+  if (w.has_min) return AllVnni<false, true>(x, w, t0, t1, y, ldy);
+  return AllVnni<false, false>(x, w, t0, t1, y, ldy);
+}
+
+bool CpuHasVnni() {
+  static const bool has = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl");
+  return has;
+}
+
+// ---- AVX2 --------------------------------------------------------------------------------------
+// Four columns at a time: their 16 bytes (4 columns x 4 k) widen to int16 and vpmaddwd against
+// (x0, x1, x2, x3) gives per column two int32 partial sums (k0+k1, k2+k3), added at the block's
+// end. Exact: every product and sum fits its integer type.
+#define SCULPT_AVX2 __attribute__((target("avx2,fma")))
+
+namespace {
+
+SCULPT_AVX2 inline __m256i XPattern(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(v)));
+}
+
+// Per-column sums of one tile's four pair-partial accumulators, in column order (2 x 8 lanes).
+SCULPT_AVX2 inline void ColumnSums(const __m256i a[4], __m256i out[2]) {
+  out[0] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[0], a[1]), 0xD8);
+  out[1] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[2], a[3]), 0xD8);
+}
+
+template <int MR, bool kNib, bool kMin>
+SCULPT_AVX2 void MicroAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix& w, int64_t t,
+                           float* y, int64_t ldy) {
+  const int64_t K = w.cols, B = w.block, nb = K / B;
+  const int8_t* xq = x.q.data() + i * K;
+  __m256 acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i is[MR][4];
+    for (int r = 0; r < MR; ++r)
+      for (int g = 0; g < 4; ++g) is[r][g] = _mm256_setzero_si256();
+    for (int64_t k = b * B; k < (b + 1) * B; k += kNib ? 8 : 4) {
+      const uint8_t* base = kNib ? w.values.data() + (t * (K / 8) + k / 8) * kTile * 4
+                                 : w.values.data() + (t * (K / 4) + k / 4) * kTile * 4;
+      __m256i wa[4], wb[4];
+      for (int g = 0; g < 4; ++g) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + g * 16));
+        if constexpr (kNib) {
+          wa[g] = _mm256_cvtepu8_epi16(_mm_and_si128(v, low4));
+          wb[g] = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), low4));
+        } else {
+          wa[g] = _mm256_cvtepu8_epi16(v);
+        }
+      }
+      for (int r = 0; r < MR; ++r) {
+        const __m256i xa = XPattern(xq + r * K + k);
+        for (int g = 0; g < 4; ++g) is[r][g] = _mm256_add_epi32(is[r][g], _mm256_madd_epi16(wa[g], xa));
+        if constexpr (kNib) {
+          const __m256i xb = XPattern(xq + r * K + k + 4);
+          for (int g = 0; g < 4; ++g) is[r][g] = _mm256_add_epi32(is[r][g], _mm256_madd_epi16(wb[g], xb));
+        }
+      }
+    }
+    const float* sc = ScalesOf(w, t, b);
+    for (int r = 0; r < MR; ++r) {
+      __m256i sums[2];
+      ColumnSums(is[r], sums);
+      const float d = x.d[static_cast<size_t>((i + r) * nb + b)];
+      const int32_t s = x.sum[static_cast<size_t>((i + r) * nb + b)];
+      const __m256 dv = _mm256_set1_ps(d);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i corr = _mm256_sub_epi32(sums[h], _mm256_set1_epi32(w.offset * s));
+        const __m256 scale = _mm256_loadu_ps(sc + h * 8);
+        acc[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(corr), _mm256_mul_ps(dv, scale), acc[r][h]);
+        if constexpr (kMin) {
+          const __m256 mn = _mm256_loadu_ps(sc + nb * kTile + h * 8);
+          acc[r][h] = _mm256_fmadd_ps(_mm256_set1_ps(static_cast<float>(-s)), _mm256_mul_ps(dv, mn), acc[r][h]);
+        }
+      }
+    }
+  }
+  const int64_t cols = ColsOf(w, t);
+  alignas(32) float out[kTile];
+  for (int r = 0; r < MR; ++r) {
+    _mm256_store_ps(out, acc[r][0]);
+    _mm256_store_ps(out + 8, acc[r][1]);
+    std::memcpy(y + r * ldy + t * kTile, out, static_cast<size_t>(cols) * sizeof(float));
+  }
+}
+
+template <bool kNib, bool kMin>
+SCULPT_AVX2 void AllAvx2(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
+                         int64_t ldy) {
+  const int64_t nc = TilesPerBlock(w);
+  for (int64_t n0 = t0; n0 < t1; n0 += nc) {
+    const int64_t n1 = std::min(t1, n0 + nc);
+    int64_t i = 0;
+    for (; i + 2 <= x.m; i += 2)
+      for (int64_t t = n0; t < n1; ++t) MicroAvx2<2, kNib, kMin>(x, i, w, t, y + i * ldy, ldy);
+    for (; i < x.m; ++i)
+      for (int64_t t = n0; t < n1; ++t) MicroAvx2<1, kNib, kMin>(x, i, w, t, y + i * ldy, ldy);
+  }
+}
+
+}  // namespace
+
+void IntTilesAvx2(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
+                  int64_t ldy) {
+  const bool nib = w.format == PanelFormat::kU4Quads;
+  if (nib && w.has_min) return AllAvx2<true, true>(x, w, t0, t1, y, ldy);
+  if (nib) return AllAvx2<true, false>(x, w, t0, t1, y, ldy);
+  if (w.has_min) return AllAvx2<false, true>(x, w, t0, t1, y, ldy);
+  return AllAvx2<false, false>(x, w, t0, t1, y, ldy);
+}
+
+}  // namespace sculpt::kernels

@@ -1,0 +1,44 @@
+// Quantized weights times int8-quantized activations (the default for Q8_0/Q4_0/Q4_K/Q6_K
+// weights, as llama.cpp does; --kernels float keeps activations in float instead).
+//
+// Activations: each row of x is cut into blocks of the weight's block size B (16 or 32); a block
+// gets d = max|x| / 127 and q = nearbyint(x / d) in [-127, 127] (x * (1/d), round to nearest even),
+// and s = sum of its q. Weights are packed as unsigned bytes u = q_w + offset (Q8_0: +128, Q6_K:
+// +32, Q4_0: +8, Q4_K: +0), so an output's block dot product is the exact integer
+//   isum = sum_k u_k * q_k - offset * s.
+// The float part, per output and per block in k order (acc starting at 0):
+//   acc = fma(float(isum), d * scale, acc)
+//   acc = fma(float(-s), d * min, acc)          (Q4_K only: w = scale * q - min)
+// Integer sums are exact whatever their order, and the float operations are the same on every
+// target, so a row's result depends neither on the batch, the threads nor the SIMD target.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/packed.h"
+
+namespace sculpt::kernels {
+
+struct QuantizedRows {
+  int64_t m = 0, k = 0, block = 0;
+  std::vector<int8_t> q;     // [m, k]
+  std::vector<float> d;      // [m, k / block]
+  std::vector<int32_t> sum;  // [m, k / block]
+};
+
+// Quantizes the rows of x [m, k] in blocks of `block` values.
+void QuantizeRows(const float* x, int64_t m, int64_t k, int64_t block, QuantizedRows* out);
+
+// y tiles [t0, t1) of every row; y is [m, ldy]. w.format is kU8Quads or kU4Quads.
+void IntTilesScalar(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
+                    int64_t ldy);
+// AVX-512 VNNI kernel (vpdpbusd) and the AVX2 kernel (vpmaddwd on widened bytes): the same
+// integers and float operations as the scalar twin.
+void IntTilesVnni(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
+                  int64_t ldy);
+void IntTilesAvx2(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
+                  int64_t ldy);
+bool CpuHasVnni();
+
+}  // namespace sculpt::kernels
