@@ -1,5 +1,5 @@
-// Quantized weights x int8 activations (kernels/int8_matmul.h): activation quantization, the
-// scalar twin, and the AVX-512 VNNI and AVX2 kernels, written with intrinsics (Highway 1.0 has no
+// Quantized weights x int8 activations (kernels/int8_matmul.h): activation quantization and the
+// AVX-512 VNNI and AVX2 kernels (their scalar twin is in kernels/reference.cc), written with intrinsics (Highway 1.0 has no
 // u8 x s8 dot product) and compiled for their targets with function attributes.
 #include "kernels/int8_matmul.h"
 
@@ -90,22 +90,6 @@ void QuantizeRows(const float* x, int64_t m, int64_t k, int64_t block, Quantized
 
 namespace {
 
-// The unsigned weight byte of tile t, column j, at k.
-inline int WeightByte(const PackedMatrix& w, int64_t t, int64_t k, int64_t j) {
-  const uint8_t* v = w.values.data();
-  if (w.format == PanelFormat::kU8Quads) return v[((t * (w.cols / 4) + k / 4) * kTile + j) * 4 + k % 4];
-  const uint8_t byte = v[((t * (w.cols / 8) + k / 8) * kTile + j) * 4 + k % 4];
-  return (k % 8) < 4 ? (byte & 0x0F) : (byte >> 4);
-}
-
-const float* ScalesOf(const PackedMatrix& w, int64_t t, int64_t b) {
-  const int64_t nb = w.cols / w.block;
-  return w.scales.data() + (t * nb * (w.has_min ? 2 : 1) + b) * kTile;
-}
-
-// Columns of tile t that exist.
-inline int64_t ColsOf(const PackedMatrix& w, int64_t t) { return std::min<int64_t>(kTile, w.rows - t * kTile); }
-
 // Tiles per column block: the weights of one block (all of K) stay in L2 across row groups.
 int64_t TilesPerBlock(const PackedMatrix& w) {
   const int64_t bytes_per_tile = w.cols * kTile / (w.format == PanelFormat::kU4Quads ? 2 : 1);
@@ -113,31 +97,6 @@ int64_t TilesPerBlock(const PackedMatrix& w) {
 }
 
 }  // namespace
-
-void IntTilesScalar(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
-                    int64_t ldy) {
-  const int64_t K = w.cols, B = w.block, nb = K / B;
-  for (int64_t t = t0; t < t1; ++t) {
-    for (int64_t i = 0; i < x.m; ++i) {
-      float acc[kTile] = {};
-      for (int64_t b = 0; b < nb; ++b) {
-        int32_t isum[kTile] = {};
-        for (int64_t k = b * B; k < (b + 1) * B; ++k) {
-          const int32_t q = x.q[static_cast<size_t>(i * K + k)];
-          for (int64_t j = 0; j < kTile; ++j) isum[j] += WeightByte(w, t, k, j) * q;
-        }
-        const float d = x.d[static_cast<size_t>(i * nb + b)];
-        const int32_t s = x.sum[static_cast<size_t>(i * nb + b)];
-        const float* sc = ScalesOf(w, t, b);
-        for (int64_t j = 0; j < kTile; ++j) {
-          acc[j] = std::fma(static_cast<float>(isum[j] - w.offset * s), d * sc[j], acc[j]);
-          if (w.has_min) acc[j] = std::fma(static_cast<float>(-s), d * sc[nb * kTile + j], acc[j]);
-        }
-      }
-      for (int64_t j = 0; j < ColsOf(w, t); ++j) y[i * ldy + t * kTile + j] = acc[j];
-    }
-  }
-}
 
 // ---- AVX-512 VNNI ------------------------------------------------------------------------------
 #define SCULPT_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma,avx2")))

@@ -27,10 +27,21 @@ struct QuantizedRows {
   std::vector<int32_t> sum;  // [m, k / block]
 };
 
+// Scales of tile t, block b ([kTile] floats; the mins follow at + (K / block) * kTile).
+inline const float* ScalesOf(const PackedMatrix& w, int64_t t, int64_t b) {
+  const int64_t nb = w.cols / w.block;
+  return w.scales.data() + (t * nb * (w.has_min ? 2 : 1) + b) * kTile;
+}
+// Columns of tile t that exist.
+inline int64_t ColsOf(const PackedMatrix& w, int64_t t) {
+  return w.rows - t * kTile < kTile ? w.rows - t * kTile : kTile;
+}
+
 // Quantizes the rows of x [m, k] in blocks of `block` values.
 void QuantizeRows(const float* x, int64_t m, int64_t k, int64_t block, QuantizedRows* out);
 
-// y tiles [t0, t1) of every row; y is [m, ldy]. w.format is kU8Quads or kU4Quads.
+// y tiles [t0, t1) of every row; y is [m, ldy]. w.format is kU8Quads or kU4Quads. The scalar
+// twin (kernels/reference.cc).
 void IntTilesScalar(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
                     int64_t ldy);
 // AVX-512 VNNI kernel (vpdpbusd) and the AVX2 kernel (vpmaddwd on widened bytes): the same

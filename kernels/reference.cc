@@ -24,6 +24,7 @@ void TileScalar(const float* x, int64_t m, int64_t k, const float* panel, float*
 
 // ---- packed panels (kernels/packed.h) ---------------------------------------------------------
 #include "kernels/packed.h"
+#include "kernels/int8_matmul.h"
 #include "kernels/quant.h"
 
 namespace sculpt::kernels {
@@ -78,6 +79,44 @@ void PackedTilesScalar(const float* x, int64_t m, const PackedMatrix& w, int64_t
     }
     for (int64_t j = 0; j < nt; ++j) y[i * ldy + j] = acc[j];
   }
+  }
+}
+
+// ---- int8 activations (kernels/int8_matmul.h) -------------------------------------------------
+
+namespace {
+// The unsigned weight byte of tile t, column j, at k.
+inline int WeightByte(const PackedMatrix& w, int64_t t, int64_t k, int64_t j) {
+  const uint8_t* v = w.values.data();
+  if (w.format == PanelFormat::kU8Quads) return v[((t * (w.cols / 4) + k / 4) * kTile + j) * 4 + k % 4];
+  const uint8_t byte = v[((t * (w.cols / 8) + k / 8) * kTile + j) * 4 + k % 4];
+  return (k % 8) < 4 ? (byte & 0x0F) : (byte >> 4);
+}
+
+}  // namespace
+
+void IntTilesScalar(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
+                    int64_t ldy) {
+  const int64_t K = w.cols, B = w.block, nb = K / B;
+  for (int64_t t = t0; t < t1; ++t) {
+    for (int64_t i = 0; i < x.m; ++i) {
+      float acc[kTile] = {};
+      for (int64_t b = 0; b < nb; ++b) {
+        int32_t isum[kTile] = {};
+        for (int64_t k = b * B; k < (b + 1) * B; ++k) {
+          const int32_t q = x.q[static_cast<size_t>(i * K + k)];
+          for (int64_t j = 0; j < kTile; ++j) isum[j] += WeightByte(w, t, k, j) * q;
+        }
+        const float d = x.d[static_cast<size_t>(i * nb + b)];
+        const int32_t s = x.sum[static_cast<size_t>(i * nb + b)];
+        const float* sc = ScalesOf(w, t, b);
+        for (int64_t j = 0; j < kTile; ++j) {
+          acc[j] = std::fma(static_cast<float>(isum[j] - w.offset * s), d * sc[j], acc[j]);
+          if (w.has_min) acc[j] = std::fma(static_cast<float>(-s), d * sc[nb * kTile + j], acc[j]);
+        }
+      }
+      for (int64_t j = 0; j < ColsOf(w, t); ++j) y[i * ldy + t * kTile + j] = acc[j];
+    }
   }
 }
 
