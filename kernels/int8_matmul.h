@@ -32,10 +32,6 @@ inline const float* ScalesOf(const PackedMatrix& w, int64_t t, int64_t b) {
   const int64_t nb = w.cols / w.block;
   return w.scales.data() + (t * nb * (w.has_min ? 2 : 1) + b) * kTile;
 }
-// Columns of tile t that exist.
-inline int64_t ColsOf(const PackedMatrix& w, int64_t t) {
-  return w.rows - t * kTile < kTile ? w.rows - t * kTile : kTile;
-}
 
 // Quantizes the rows of x [m, k] in blocks of `block` values.
 void QuantizeRows(const float* x, int64_t m, int64_t k, int64_t block, QuantizedRows* out);

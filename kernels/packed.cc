@@ -226,12 +226,15 @@ void MatMulPacked(const float* x, int64_t m, const PackedMatrix& w, float* y) {
     return;
   }
   const SimdTarget target = CurrentSimdTarget();
+  // One contiguous range of tiles per thread (even-sized, so register tiles pair up): every output
+  // is one chain whichever thread computes it, so the split changes no result.
+  const int64_t per_thread = (w.n_tiles + Threads() - 1) / Threads();
+  const int64_t chunk = std::max<int64_t>(2, (per_thread + 1) / 2 * 2);
   if (w.format == PanelFormat::kU8Quads || w.format == PanelFormat::kU4Quads) {
     thread_local QuantizedRows rows;
     QuantizedRows& xq = rows;  // captured by reference: the workers read this thread's rows
     QuantizeRows(x, m, w.cols, w.block, &xq);
-    const int64_t per_thread = (w.n_tiles + Threads() - 1) / Threads();
-    ParallelChunks(w.n_tiles, std::max<int64_t>(2, (per_thread + 1) / 2 * 2),
+    ParallelChunks(w.n_tiles, chunk,
                    // int8 products run ~4x the float rate: fork above ~4M multiply-adds, or
                    // when streaming the weights (a few hundred KB and up) is the cost
                    static_cast<double>(m) * w.cols * kTile / 20 + static_cast<double>(w.cols) * BytesPerK(w.format) / 2,
@@ -247,10 +250,6 @@ void MatMulPacked(const float* x, int64_t m, const PackedMatrix& w, float* y) {
     return;
   }
   const bool simd = target != SimdTarget::kScalar;
-  // One contiguous range of tiles per thread (even-sized, so register tiles pair up): every output
-  // is one chain whichever thread computes it, so the split changes no result.
-  const int64_t per_thread = (w.n_tiles + Threads() - 1) / Threads();
-  const int64_t chunk = std::max<int64_t>(2, (per_thread + 1) / 2 * 2);
   ParallelChunks(w.n_tiles, chunk, static_cast<double>(m) * w.cols * kTile, [&](int64_t t0, int64_t t1) {
     if (simd) {
       PackedTilesSimd(x, m, w, t0, t1 - t0, y, w.rows);

@@ -55,6 +55,11 @@ enum class Backend { kInt8, kFloat, kBlas };
 Status SetBackend(std::string_view name);  // "int8" (or "deterministic"), "float" or "blas"
 Backend CurrentBackend();
 
+// Columns of tile t that exist (only the last tile can be short).
+inline int64_t ColsOf(const PackedMatrix& w, int64_t t) {
+  return w.rows - t * kTile < kTile ? w.rows - t * kTile : kTile;
+}
+
 // Packs `w` (any type Dequantize supports); threads over tiles. With the BLAS backend it also keeps
 // a dense f32 copy.
 PackedMatrix Pack(const WeightMatrix& w);

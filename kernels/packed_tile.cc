@@ -168,10 +168,9 @@ HWY_NOINLINE void RowGroup(const float* x, const PackedMatrix& w, int64_t t0, in
   const int64_t K = w.cols;
   for (int64_t k = k0; k < k1; ++k)
     for (int r = 0; r < MR; ++r) xp[(k - k0) * MR + r] = x[r * K + k];
-  auto nt_of = [&](int64_t t) { return std::min<int64_t>(kTile, w.rows - t * kTile); };
   int64_t t = t0;
-  for (; t + T <= t1; t += T) Micro<F, kMin, MR, T>(xp, w, t, k0, k1, y + t * kTile, ldy, nt_of(t + T - 1));
-  for (; t < t1; ++t) Micro<F, kMin, MR, 1>(xp, w, t, k0, k1, y + t * kTile, ldy, nt_of(t));
+  for (; t + T <= t1; t += T) Micro<F, kMin, MR, T>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t + T - 1));
+  for (; t < t1; ++t) Micro<F, kMin, MR, 1>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t));
 }
 
 // Tiles [t0, t1) for all m rows; y is the whole output. Blocks of kNc tiles x kc values of k

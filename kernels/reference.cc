@@ -69,7 +69,7 @@ void PackedTilesScalar(const float* x, int64_t m, const PackedMatrix& w, int64_t
                        int64_t n_tiles, float* y_all, int64_t ldy) {
   float wk[kTile];
   for (int64_t t = tile; t < tile + n_tiles; ++t) {
-  const int64_t nt = std::min<int64_t>(kTile, w.rows - t * kTile);
+  const int64_t nt = ColsOf(w, t);
   float* y = y_all + t * kTile;
   for (int64_t i = 0; i < m; ++i) {
     float acc[kTile] = {};
