@@ -7,8 +7,10 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/packed_tile.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include <algorithm>
 #include <vector>
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/packed.h"
 
@@ -51,6 +53,23 @@ using VF = hn::Vec<DF>;
 constexpr int kLanes = static_cast<int>(HWY_LANES(float));
 constexpr size_t kVecs = kTile / kLanes > 0 ? kTile / kLanes : 1;
 constexpr bool kQuantFmt(PanelFormat f) { return f == PanelFormat::kI8 || f == PanelFormat::kI4; }
+// Bytes of one tile at one k.
+constexpr int64_t kBytesPerK(PanelFormat f) {
+  return f == PanelFormat::kF32 ? 4 * kTile : f == PanelFormat::kI4 ? kTile / 2 : f == PanelFormat::kI8 ? kTile : 2 * kTile;
+}
+
+// The block AllRows multiplies next, relative to the current one: tiles shifted by dt (up to n1),
+// k by dk (up to k_end). Row groups after the first touch its lines ahead of time, a few tiles
+// each (the first row group streams the current block from memory); no effect on results.
+struct Next {
+  int64_t dt = 0, dk = 0, n1 = 0, k_end = 0;
+};
+
+// The row whose group prefetches tile j of n (tiles of the current block): spread evenly over the
+// rows after the first group, finished by 5/8 of them so the lines arrive in time. m rows in all.
+inline int64_t Ahead(int64_t j, int64_t n, int64_t first_rows, int64_t m) {
+  return first_rows + j * ((m - first_rows) * 5 / 8) / n;
+}
 
 // The v-th vector of tile t's weights at column k, in float.
 template <PanelFormat F, bool kMin>
@@ -85,9 +104,10 @@ HWY_INLINE VF Weights(DF df, const PackedMatrix& w, int64_t t, int64_t k, size_t
 // from the partial sums in y. xp holds the MR rows of x interleaved, xp[(k - k0) * MR + r], so
 // every broadcast is a constant offset from one pointer. Tile t + tt has nt_last valid columns
 // when it is the last one (only the last can be short).
-template <PanelFormat F, bool kMin, int MR, int T>
+// With kAhead, also prefetches the lines of tiles [t + dt, t + dt + T) ∩ [0, next.n1) at k + dk.
+template <PanelFormat F, bool kMin, int MR, int T, bool kAhead>
 HWY_INLINE void Micro(const float* HWY_RESTRICT xp, const PackedMatrix& w, int64_t t, int64_t k0,
-                      int64_t k1, float* HWY_RESTRICT y, int64_t ldy, int64_t nt_last) {
+                      int64_t k1, float* HWY_RESTRICT y, int64_t ldy, int64_t nt_last, const Next& next) {
   const DF df;
   const size_t N = hn::Lanes(df);
   constexpr size_t vecs = kVecs;
@@ -128,6 +148,14 @@ HWY_INLINE void Micro(const float* HWY_RESTRICT xp, const PackedMatrix& w, int64
     }
     const float* xk = xp + (kb - k0) * MR;
     for (int64_t k = kb; k < kend; ++k, xk += MR) {
+      if constexpr (kAhead) {
+        constexpr int64_t kPerLine = 64 / kBytesPerK(F);  // one line holds 1 (f32) to 8 (int4) k
+        if (k + next.dk < next.k_end && (kPerLine == 1 || k % kPerLine == 0)) {
+          const uint8_t* at = w.values.data() + ((t + next.dt) * K + k + next.dk) * kBytesPerK(F);
+          _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt)
+            if (t + next.dt + tt < next.n1) hwy::Prefetch(at + tt * K * kBytesPerK(F));
+        }
+      }
       VF wv[T][kVecs];
       _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt)
         _Pragma("GCC unroll 32") for (size_t v = 0; v < vecs; ++v) wv[tt][v] = Weights<F, kMin>(df, w, t + tt, k, v, scale[tt][v], min[tt][v]);
@@ -160,50 +188,101 @@ constexpr int kMR2 = kWide ? 8 : 4, kT2 = kWide ? 3 : 1;   // 24 (8)
 constexpr int kMR3 = 4, kT3 = kWide ? 4 : 1;               // 16 (8)
 constexpr int kT4 = kWide ? 4 : 2;                         // one row: 4 (4)
 
-// MR rows of x over tiles [t0, t1) and k in [k0, k1): the rows are interleaved into xp once,
-// then T tiles at a time, then single tiles.
+// MR rows of x over tiles [t0, t1) and k in [k0, k1); xp holds them interleaved
+// (Interleave): T tiles at a time, then single tiles.
+// Rows [i, i + MR) of x over tiles [t0, t1) and k in [k0, k1); xp holds them interleaved
+// (Interleave): T tiles at a time, then single tiles. The calls for tiles whose prefetching row
+// (Ahead) lies in [i, i + MR) also prefetch the next block.
 template <PanelFormat F, bool kMin, int MR, int T>
-HWY_NOINLINE void RowGroup(const float* x, const PackedMatrix& w, int64_t t0, int64_t t1, int64_t k0,
-                           int64_t k1, float* y, int64_t ldy, float* xp) {
-  const int64_t K = w.cols;
-  for (int64_t k = k0; k < k1; ++k)
-    for (int r = 0; r < MR; ++r) xp[(k - k0) * MR + r] = x[r * K + k];
+HWY_NOINLINE void RowGroup(const float* xp, const PackedMatrix& w, int64_t t0, int64_t t1, int64_t k0,
+                           int64_t k1, float* y, int64_t ldy, int64_t i, const Next& next,
+                           int64_t first_rows, int64_t m) {
+  auto ahead = [&](int64_t t, int n) {
+    if (next.n1 == 0) return false;
+    for (int64_t j = t; j < t + n; ++j) {
+      const int64_t row = Ahead(j - t0, t1 - t0, first_rows, m);
+      if (row >= i && row < i + MR) return true;
+    }
+    return false;
+  };
   int64_t t = t0;
-  for (; t + T <= t1; t += T) Micro<F, kMin, MR, T>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t + T - 1));
-  for (; t < t1; ++t) Micro<F, kMin, MR, 1>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t));
+  for (; t + T <= t1; t += T) {
+    if (ahead(t, T)) Micro<F, kMin, MR, T, true>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t + T - 1), next);
+    else Micro<F, kMin, MR, T, false>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t + T - 1), next);
+  }
+  for (; t < t1; ++t) {
+    if (ahead(t, 1)) Micro<F, kMin, MR, 1, true>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t), next);
+    else Micro<F, kMin, MR, 1, false>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t), next);
+  }
 }
 
-// Tiles [t0, t1) for all m rows; y is the whole output. Blocks of kNc tiles x kc values of k
-// keep the weights being reused in L2 and the interleaved rows of x in L1.
+// The row-group height AllRows uses for rows [i, m).
+HWY_INLINE int GroupRows(int64_t m, int64_t i) {
+  const int64_t left = m - i;
+  return left >= kMR1 ? kMR1 : left >= kMR2 ? kMR2 : left >= kMR3 ? kMR3 : 1;
+}
+
+// Rows [0, MR) of x, columns [k0, k1), into xp as [k - k0][MR].
+template <int MR>
+HWY_INLINE void InterleaveGroup(const float* HWY_RESTRICT x, int64_t K, int64_t k0, int64_t k1,
+                                float* HWY_RESTRICT xp) {
+  for (int64_t k = k0; k < k1; ++k, xp += MR)
+    _Pragma("GCC unroll 16") for (int r = 0; r < MR; ++r) xp[r] = x[r * K + k];
+}
+
+// Columns [k0, k1) of all m rows of x, interleaved per row group: the group of MR rows starting
+// at row i occupies xp[i * kc, (i + MR) * kc) as [k - k0][MR].
+HWY_INLINE void Interleave(const float* x, int64_t m, int64_t K, int64_t k0, int64_t k1, int64_t kc,
+                           float* xp) {
+  for (int64_t i = 0; i < m;) {
+    const int mr = GroupRows(m, i);
+    if (mr == kMR1) InterleaveGroup<kMR1>(x + i * K, K, k0, k1, xp + i * kc);
+    else if (mr == kMR2) InterleaveGroup<kMR2>(x + i * K, K, k0, k1, xp + i * kc);
+    else if (mr == kMR3) InterleaveGroup<kMR3>(x + i * K, K, k0, k1, xp + i * kc);
+    else InterleaveGroup<1>(x + i * K, K, k0, k1, xp + i * kc);
+    i += mr;
+  }
+}
+
+// Tiles [t0, t1) for all m rows; y is the whole output. K is walked in blocks of kc values (x's
+// block interleaved once, Interleave), each over column blocks of kNc tiles, which keep the
+// weights being reused in L2 while every row group passes over them.
 template <PanelFormat F, bool kMin>
 void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
              int64_t ldy) {
-  constexpr int64_t kNc = 32;
   const int64_t K = w.cols;
   const int64_t unit = kQuantFmt(F) ? w.block : 1;
-  const int64_t kc = K <= 1024 ? K : std::max<int64_t>(unit, 512 / unit * unit);
+  const int64_t kc = K <= 1024 ? K : std::max<int64_t>(unit, 1024 / unit * unit);
+  // column blocks of about 256 KiB of weights (L2 holds the current and the next one); tiles
+  // that fit in 512 KiB altogether are one block
+  const int64_t block_bytes = kc * kBytesPerK(F);
+  const int64_t kNc = (t1 - t0) * block_bytes <= (int64_t{512} << 10)
+                          ? t1 - t0
+                          : std::clamp<int64_t>((int64_t{256} << 10) / block_bytes, 2, 32);
   thread_local std::vector<float> xp;
-  if (xp.size() < static_cast<size_t>(kc * kMR1)) xp.resize(static_cast<size_t>(kc * kMR1));
-  for (int64_t n0 = t0; n0 < t1; n0 += kNc) {
-    const int64_t n1 = std::min(t1, n0 + kNc);
-    for (int64_t k0 = 0; k0 < K; k0 += kc) {
-      const int64_t k1 = std::min(K, k0 + kc);
+  if (xp.size() < static_cast<size_t>(m * kc)) xp.resize(static_cast<size_t>(m * kc));
+  for (int64_t k0 = 0; k0 < K; k0 += kc) {
+    const int64_t k1 = std::min(K, k0 + kc);
+    Interleave(x, m, K, k0, k1, kc, xp.data());
+    for (int64_t n0 = t0; n0 < t1; n0 += kNc) {
+      const int64_t n1 = std::min(t1, n0 + kNc);
+      // the next block: the next column block, or the first one of the next k block
+      Next next;
+      if (n1 < t1) {
+        next = {n1 - n0, 0, std::min(t1, n1 + kNc), K};
+      } else if (k1 < K) {
+        next = {t0 - n0, kc, std::min(t1, t0 + kNc), K};
+      }
+      const int64_t r0 = GroupRows(m, 0);
       for (int64_t i = 0; i < m;) {
-        const float* xi = x + i * K;
+        const float* xi = xp.data() + i * kc;
         float* yi = y + i * ldy;
-        if (m - i >= kMR1) {
-          RowGroup<F, kMin, kMR1, kT1>(xi, w, n0, n1, k0, k1, yi, ldy, xp.data());
-          i += kMR1;
-        } else if (m - i >= kMR2) {
-          RowGroup<F, kMin, kMR2, kT2>(xi, w, n0, n1, k0, k1, yi, ldy, xp.data());
-          i += kMR2;
-        } else if (m - i >= kMR3) {
-          RowGroup<F, kMin, kMR3, kT3>(xi, w, n0, n1, k0, k1, yi, ldy, xp.data());
-          i += kMR3;
-        } else {
-          RowGroup<F, kMin, 1, kT4>(xi, w, n0, n1, k0, k1, yi, ldy, xp.data());
-          i += 1;
-        }
+        const int mr = GroupRows(m, i);
+        if (mr == kMR1) RowGroup<F, kMin, kMR1, kT1>(xi, w, n0, n1, k0, k1, yi, ldy, i, next, r0, m);
+        else if (mr == kMR2) RowGroup<F, kMin, kMR2, kT2>(xi, w, n0, n1, k0, k1, yi, ldy, i, next, r0, m);
+        else if (mr == kMR3) RowGroup<F, kMin, kMR3, kT3>(xi, w, n0, n1, k0, k1, yi, ldy, i, next, r0, m);
+        else RowGroup<F, kMin, 1, kT4>(xi, w, n0, n1, k0, k1, yi, ldy, i, next, r0, m);
+        i += mr;
       }
     }
   }
