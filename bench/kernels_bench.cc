@@ -22,12 +22,12 @@ namespace {
 using kernels::GgmlType;
 using Clock = std::chrono::steady_clock;
 
-// Seconds per call: the minimum over repetitions after a warm-up; at least 2 runs and ~0.3 s.
+// Seconds per call: the minimum over repetitions after a warm-up; at least 3 runs and ~0.25 s.
 template <typename Fn>
 double TimeIt(const Fn& fn) {
   fn();  // warm-up
   double best = 1e30, total = 0.0;
-  for (int rep = 0; rep < 50 && (rep < 2 || total < 0.3); ++rep) {
+  for (int rep = 0; rep < 5000 && (rep < 3 || total < 0.25); ++rep) {
     const auto t0 = Clock::now();
     fn();
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
