@@ -67,7 +67,7 @@ struct Next {
 
 // The row whose group prefetches tile j of n (tiles of the current block): spread evenly over the
 // rows after the first group, finished by 5/8 of them so the lines arrive in time. m rows in all.
-inline int64_t Ahead(int64_t j, int64_t n, int64_t first_rows, int64_t m) {
+inline int64_t PrefetchRow(int64_t j, int64_t n, int64_t first_rows, int64_t m) {
   return first_rows + j * ((m - first_rows) * 5 / 8) / n;
 }
 
@@ -188,30 +188,28 @@ constexpr int kMR2 = kWide ? 8 : 4, kT2 = kWide ? 3 : 1;   // 24 (8)
 constexpr int kMR3 = 4, kT3 = kWide ? 4 : 1;               // 16 (8)
 constexpr int kT4 = kWide ? 4 : 2;                         // one row: 4 (4)
 
-// MR rows of x over tiles [t0, t1) and k in [k0, k1); xp holds them interleaved
-// (Interleave): T tiles at a time, then single tiles.
 // Rows [i, i + MR) of x over tiles [t0, t1) and k in [k0, k1); xp holds them interleaved
 // (Interleave): T tiles at a time, then single tiles. The calls for tiles whose prefetching row
-// (Ahead) lies in [i, i + MR) also prefetch the next block.
+// (PrefetchRow) lies in [i, i + MR) also prefetch the next block.
 template <PanelFormat F, bool kMin, int MR, int T>
 HWY_NOINLINE void RowGroup(const float* xp, const PackedMatrix& w, int64_t t0, int64_t t1, int64_t k0,
                            int64_t k1, float* y, int64_t ldy, int64_t i, const Next& next,
                            int64_t first_rows, int64_t m) {
-  auto ahead = [&](int64_t t, int n) {
+  auto prefetches = [&](int64_t t, int n) {
     if (next.n1 == 0) return false;
     for (int64_t j = t; j < t + n; ++j) {
-      const int64_t row = Ahead(j - t0, t1 - t0, first_rows, m);
+      const int64_t row = PrefetchRow(j - t0, t1 - t0, first_rows, m);
       if (row >= i && row < i + MR) return true;
     }
     return false;
   };
   int64_t t = t0;
   for (; t + T <= t1; t += T) {
-    if (ahead(t, T)) Micro<F, kMin, MR, T, true>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t + T - 1), next);
+    if (prefetches(t, T)) Micro<F, kMin, MR, T, true>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t + T - 1), next);
     else Micro<F, kMin, MR, T, false>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t + T - 1), next);
   }
   for (; t < t1; ++t) {
-    if (ahead(t, 1)) Micro<F, kMin, MR, 1, true>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t), next);
+    if (prefetches(t, 1)) Micro<F, kMin, MR, 1, true>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t), next);
     else Micro<F, kMin, MR, 1, false>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t), next);
   }
 }
@@ -252,9 +250,10 @@ void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64
              int64_t ldy) {
   const int64_t K = w.cols;
   const int64_t unit = kQuantFmt(F) ? w.block : 1;
-  const int64_t kc = K <= 1024 ? K : std::max<int64_t>(unit, 1024 / unit * unit);
-  // column blocks of about 256 KiB of weights (L2 holds the current and the next one); tiles
-  // that fit in 512 KiB altogether are one block
+  const int64_t kc = K <= 1024 ? K : std::max<int64_t>(unit, 512 / unit * unit);
+  // column blocks of about 256 KiB of weights (L2 holds the current and the next one; a k block
+  // of 512 keeps 12 interleaved rows of x within 24 KiB of L1); tiles that fit in 512 KiB
+  // altogether are one block
   const int64_t block_bytes = kc * kBytesPerK(F);
   const int64_t kNc = (t1 - t0) * block_bytes <= (int64_t{512} << 10)
                           ? t1 - t0
@@ -301,6 +300,9 @@ void PackedTiles(const float* x, int64_t m, const PackedMatrix& w, int64_t t, in
     case PanelFormat::kI4:
       if (w.has_min) return AllRows<PanelFormat::kI4, true>(x, m, w, t, t1, y, ldy);
       return AllRows<PanelFormat::kI4, false>(x, m, w, t, t1, y, ldy);
+    case PanelFormat::kU8Quads:  // int8-activation formats: kernels/int8_matmul.cc, never here
+    case PanelFormat::kU4Quads:
+      return;
   }
 }
 
