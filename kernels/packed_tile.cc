@@ -196,7 +196,9 @@ HWY_NOINLINE void RowGroup(const float* xp, const PackedMatrix& w, int64_t t0, i
                            int64_t k1, float* y, int64_t ldy, int64_t i, const Next& next,
                            int64_t first_rows, int64_t m) {
   auto prefetches = [&](int64_t t, int n) {
-    if (next.n1 == 0) return false;
+    // only the float formats prefetch (the quantized ones here are the --kernels float path; fewer
+    // template instances)
+    if (kQuantFmt(F) || next.n1 == 0) return false;
     for (int64_t j = t; j < t + n; ++j) {
       const int64_t row = PrefetchRow(j - t0, t1 - t0, first_rows, m);
       if (row >= i && row < i + MR) return true;
@@ -205,11 +207,11 @@ HWY_NOINLINE void RowGroup(const float* xp, const PackedMatrix& w, int64_t t0, i
   };
   int64_t t = t0;
   for (; t + T <= t1; t += T) {
-    if (prefetches(t, T)) Micro<F, kMin, MR, T, true>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t + T - 1), next);
+    if (prefetches(t, T)) Micro<F, kMin, MR, T, !kQuantFmt(F)>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t + T - 1), next);
     else Micro<F, kMin, MR, T, false>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t + T - 1), next);
   }
   for (; t < t1; ++t) {
-    if (prefetches(t, 1)) Micro<F, kMin, MR, 1, true>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t), next);
+    if (prefetches(t, 1)) Micro<F, kMin, MR, 1, !kQuantFmt(F)>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t), next);
     else Micro<F, kMin, MR, 1, false>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t), next);
   }
 }
