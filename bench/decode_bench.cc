@@ -68,24 +68,50 @@ std::string Normalized(const std::string& s) {
   return out;
 }
 
-StatusOr<double> TaskScore(Engine& e, const DecodeConfig& c, const std::vector<InfillTask>& tasks) {
-  int64_t hits = 0;
+// Levenshtein distance over bytes (two rows; task strings are one line of code).
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+struct TaskResult {
+  double exact = 0.0;      // fraction of fills equal to the true middle (whitespace-normalised)
+  double edit_sim = 0.0;   // mean of 1 - distance / max length over the normalised strings
+};
+
+StatusOr<TaskResult> TaskScore(Engine& e, const DecodeConfig& c, const std::vector<InfillTask>& tasks) {
+  TaskResult out;
   for (const InfillTask& t : tasks) {
     InfillRequest req;
     req.segments = {t.prefix, t.suffix};
     req.hole_tokens = {t.hole_tokens};
     req.options = c.options;
-    req.options.block_length = 0;
-    if (!c.autoregressive && c.options.steps > 0 && c.options.threshold <= 0 && c.options.factor <= 0) {
+    const bool adaptive = c.options.threshold > 0 || c.options.factor > 0;
+    if (!adaptive) req.options.block_length = 0;  // scheduled steps: the hole is one block
+    if (!c.autoregressive && c.options.steps > 0 && !adaptive) {
       req.options.steps = std::max<int64_t>(
           1, (t.hole_tokens * c.options.steps + c.options.n_generate - 1) / c.options.n_generate);
     } else {
       req.options.steps = 0;
     }
     SCULPT_ASSIGN_OR_RETURN(InfillResponse r, e.Infill(req));
-    hits += Normalized(r.fills.at(0)) == Normalized(t.middle);
+    const std::string got = Normalized(r.fills.at(0)), want = Normalized(t.middle);
+    out.exact += got == want;
+    const size_t longest = std::max(got.size(), want.size());
+    out.edit_sim += longest == 0 ? 1.0 : 1.0 - static_cast<double>(EditDistance(got, want)) / static_cast<double>(longest);
   }
-  return tasks.empty() ? 0.0 : static_cast<double>(hits) / static_cast<double>(tasks.size());
+  const double n = static_cast<double>(std::max<size_t>(tasks.size(), 1));
+  out.exact /= n;
+  out.edit_sim /= n;
+  return out;
 }
 
 double PeakRssMb() {
@@ -135,16 +161,23 @@ const std::vector<std::string>& DefaultDecodePrompts() {
 }
 
 std::vector<DecodeConfig> DefaultDecodeConfigs(int64_t n, bool with_ar) {
-  const int64_t b = std::min<int64_t>(32, n);
+  // Blocks of 32 (16) where they divide n, else one block; scheduled steps split evenly over them.
+  const int64_t b = n % 32 == 0 ? 32 : n, b16 = n % 16 == 0 ? 16 : n;
+  auto steps_over = [&](int64_t block, int64_t per_token) {  // about n / per_token, whole per block
+    const int64_t blocks = n / block;
+    return blocks * std::max<int64_t>(1, n / per_token / blocks);
+  };
   std::vector<DecodeConfig> c = {
       Diffusion("baseline", n, 0, CacheMode::kNone, 0.0),
       Diffusion("blocks", n, b, CacheMode::kNone, 0.0),
       Diffusion("blocks+prefix", n, b, CacheMode::kPrefix, 0.0),
       Diffusion("blocks+dual", n, b, CacheMode::kDual, 0.0),
-      Diffusion("blocks+dual, half steps", n / 2, b, CacheMode::kDual, 0.0),
+      Diffusion("blocks+dual, half steps", steps_over(b, 2), b, CacheMode::kDual, 0.0),
       Diffusion("threshold 0.9", 0, b, CacheMode::kNone, 0.9),
       Diffusion("threshold 0.9+dual", 0, b, CacheMode::kDual, 0.9),
-      Diffusion("threshold 0.7+dual", 0, b, CacheMode::kDual, 0.7),
+      Diffusion("threshold 0.5+dual, block 16", 0, std::min<int64_t>(16, n), CacheMode::kDual, 0.5),
+      Diffusion("dual, 1/8 steps, block 16", steps_over(b16, 8), b16, CacheMode::kDual, 0.0),
+      Diffusion("dual, 1/16 steps", steps_over(b, 16), b, CacheMode::kDual, 0.0),
   };
   c[0].baseline = true;
   if (with_ar) {
@@ -209,7 +242,8 @@ StatusOr<std::vector<DecodeConfig>> ParseDecodeConfigs(const json& j, int64_t n,
       return InvalidArgument("--configs: '{}': block_length {} exceeds the {} generated tokens", Printable(c.name),
                              c.options.block_length, n);
     }
-    if (c.options.block_length > 0 && n % c.options.block_length != 0) {
+    const bool adaptive = c.options.threshold > 0 || c.options.factor > 0;  // the last block may be short
+    if (!adaptive && c.options.block_length > 0 && n % c.options.block_length != 0) {
       return InvalidArgument("--configs: '{}': {} generated tokens are not a whole number of blocks of {}",
                              Printable(c.name), n, c.options.block_length);
     }
@@ -355,10 +389,11 @@ StatusOr<json> RunDecodeBench(const DecodeBenchOptions& o) {
       llamacpp = sum / np;
       vs_llamacpp = sum / np / ms_per_step;
     }
-    json task_score = nullptr;
+    json task_score = nullptr, task_edit_sim = nullptr;
     if (!o.tasks.empty()) {
-      SCULPT_ASSIGN_OR_RETURN(double score, TaskScore(e, c, o.tasks));
-      task_score = score;
+      SCULPT_ASSIGN_OR_RETURN(TaskResult score, TaskScore(e, c, o.tasks));
+      task_score = score.exact;
+      task_edit_sim = score.edit_sim;
     }
     rows.push_back({{"name", c.name},
                     {"kind", c.autoregressive ? "autoregressive" : "diffusion"},
@@ -377,7 +412,8 @@ StatusOr<json> RunDecodeBench(const DecodeBenchOptions& o) {
                     {"forward_passes", static_cast<double>(passes) / np},
                     {"ttft_ms", ttft_ms / np},
                     {"agreement", agree / np},
-                    {"task_score", task_score}});
+                    {"task_score", task_score},
+                    {"task_edit_similarity", task_edit_sim}});
   }
   machine["peak_rss_mb"] = PeakRssMb();
   return json{{"machine", machine}, {"configs", rows}};
@@ -392,24 +428,27 @@ std::string FormatDecodeBench(const json& r) {
                 m["peak_rss_mb"].get<double>(), static_cast<long long>(m["n_generate"].get<int64_t>()),
                 m["prompts"].get<size_t>(), m["reps"].get<int>());
   out += line;
-  std::snprintf(line, sizeof(line), "%-26s %-7s %6s %6s %9s %10s %8s %7s %9s %9s %6s\n", "config", "cache", "block",
-                "steps", "tokens/s", "ms/step", "passes", "ttft", "agreement", "vs base", "task");
+  std::snprintf(line, sizeof(line), "%-29s %-7s %6s %6s %9s %10s %8s %7s %9s %9s %6s %6s\n", "config", "cache", "block",
+                "steps", "tokens/s", "ms/step", "passes", "ttft", "agreement", "vs base", "task", "edit");
   out += line;
   double base_tps = 0.0;
   for (const json& c : r["configs"])
     if (c["baseline"].get<bool>()) base_tps = c["tokens_per_s"].get<double>();
   for (const json& c : r["configs"]) {
     const bool ar = c["kind"] == "autoregressive";
-    char task[16] = "-";
+    char task[16] = "-", edit[16] = "-";
     if (!c["task_score"].is_null()) std::snprintf(task, sizeof(task), "%.1f%%", 100.0 * c["task_score"].get<double>());
-    std::snprintf(line, sizeof(line), "%-26s %-7s %6s %6.1f %9.1f %10.2f %8.1f %6.0fms %8.1f%% %8.2fx %6s\n",
+    if (!c["task_edit_similarity"].is_null()) {
+      std::snprintf(edit, sizeof(edit), "%.1f%%", 100.0 * c["task_edit_similarity"].get<double>());
+    }
+    std::snprintf(line, sizeof(line), "%-29s %-7s %6s %6.1f %9.1f %10.2f %8.1f %6.0fms %8.1f%% %8.2fx %6s %6s\n",
                   c["name"].get<std::string>().c_str(),
                   ar ? "kv" : (c["cache"].get<std::string>() + (c["exact"].get<bool>() ? "" : "~")).c_str(),
                   ar ? "-" : std::to_string(c["block_length"].get<int64_t>()).c_str(),
                   c["steps_taken"].get<double>(), c["tokens_per_s"].get<double>(), c["ms_per_step"].get<double>(),
                   c["forward_passes"].get<double>(), c["ttft_ms"].get<double>(),
                   100.0 * c["agreement"].get<double>(),
-                  base_tps > 0 ? c["tokens_per_s"].get<double>() / base_tps : 0.0, task);
+                  base_tps > 0 ? c["tokens_per_s"].get<double>() / base_tps : 0.0, task, edit);
     out += line;
   }
   for (const json& c : r["configs"]) {
@@ -420,22 +459,29 @@ std::string FormatDecodeBench(const json& r) {
     out += line;
   }
   out += "\n~ = approximate (cached keys/values under bidirectional attention); agreement = tokens equal "
-         "to the baseline's;\ntask = exact match on the --tasks infill set\n";
+         "to the baseline's;\ntask = exact match on the --tasks infill set, edit = its mean edit similarity\n";
   return out;
 }
 
 std::string DecodeBenchSvg(const json& r) {
   const double W = 720, H = 420, L = 70, R = 200, T = 30, B = 50;
-  double lo = 1e30, hi = 0, ar_tps = -1;
+  // Quality: the task score when every configuration has one, else agreement with the baseline.
+  bool tasks = true;
+  for (const json& c : r["configs"]) tasks = tasks && c.contains("task_score") && !c["task_score"].is_null();
+  const char* metric = tasks ? "task_score" : "agreement";
+  double lo = 1e30, hi = 0, ar_tps = -1, qmax = 0;
   for (const json& c : r["configs"]) {
     const double v = c["tokens_per_s"].get<double>();
     lo = std::min(lo, v);
     hi = std::max(hi, v);
+    qmax = std::max(qmax, c[metric].get<double>());
     if (c["kind"] == "autoregressive") ar_tps = v;
   }
+  // y from 0 to 1 (agreement) or to the next 5 % above the best task score
+  const double ytop = tasks ? std::max(0.05, std::ceil(qmax * 1.1 / 0.05) * 0.05) : 1.0;
   const double x0 = std::floor(std::log10(std::max(lo, 1e-3))), x1 = std::ceil(std::log10(std::max(hi, 1e-3)) + 1e-9);
   auto sx = [&](double v) { return L + (W - L - R) * (std::log10(v) - x0) / std::max(x1 - x0, 1.0); };
-  auto sy = [&](double a) { return T + (H - T - B) * (1.0 - a); };
+  auto sy = [&](double a) { return T + (H - T - B) * (1.0 - a / ytop); };
   std::string s;
   char buf[512];
   std::snprintf(buf, sizeof(buf), "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" font-size=\"12\">"
@@ -448,12 +494,14 @@ std::string DecodeBenchSvg(const json& r) {
     s += buf;
   }
   for (int k = 0; k <= 4; ++k) {
-    std::snprintf(buf, sizeof(buf), "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%d%%</text>", L - 6, sy(k / 4.0) + 4, k * 25);
+    std::snprintf(buf, sizeof(buf), "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%g%%</text>", L - 6,
+                  sy(ytop * k / 4.0) + 4, 100.0 * ytop * k / 4.0);
     s += buf;
   }
   std::snprintf(buf, sizeof(buf), "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">tokens/s (log scale)</text>"
-                "<text x=\"16\" y=\"%.0f\" transform=\"rotate(-90 16 %.0f)\" text-anchor=\"middle\">agreement with the baseline</text>",
-                L + (W - L - R) / 2, H - 12, T + (H - T - B) / 2, T + (H - T - B) / 2);
+                "<text x=\"16\" y=\"%.0f\" transform=\"rotate(-90 16 %.0f)\" text-anchor=\"middle\">%s</text>",
+                L + (W - L - R) / 2, H - 12, T + (H - T - B) / 2, T + (H - T - B) / 2,
+                tasks ? "task score (infill exact match)" : "agreement with the baseline");
   s += buf;
   if (ar_tps > 0) {
     std::snprintf(buf, sizeof(buf), "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#d62728\" stroke-dasharray=\"5,4\"/>"
@@ -463,9 +511,10 @@ std::string DecodeBenchSvg(const json& r) {
   }
   int i = 0;
   for (const json& c : r["configs"]) {
-    if (c["kind"] == "autoregressive") continue;
-    const double x = sx(c["tokens_per_s"].get<double>()), y = sy(c["agreement"].get<double>());
-    const char* color = c["baseline"].get<bool>() ? "#000" : c["exact"].get<bool>() ? "#1f77b4" : "#ff7f0e";
+    const bool ar = c["kind"] == "autoregressive";
+    if (ar && !tasks) continue;  // no agreement to plot: the line marks it
+    const double x = sx(c["tokens_per_s"].get<double>()), y = sy(c[metric].get<double>());
+    const char* color = ar ? "#d62728" : c["baseline"].get<bool>() ? "#000" : c["exact"].get<bool>() ? "#1f77b4" : "#ff7f0e";
     std::snprintf(buf, sizeof(buf), "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/><text x=\"%.0f\" y=\"%.0f\" fill=\"%s\">%d</text>"
                   "<text x=\"%.0f\" y=\"%.0f\">%d %s</text>",
                   x, y, color, x + 5, y - 5, color, i + 1, W - R + 10, T + 16.0 * i + 10, i + 1, XmlEscape(c["name"].get<std::string>()).c_str());

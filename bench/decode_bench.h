@@ -43,7 +43,7 @@ struct DecodeBenchOptions {
   std::string ar_model;  // empty: diffusion only
   std::vector<DecodeConfig> configs;
   std::vector<std::string> prompts;
-  int64_t n_generate = 64;
+  int64_t n_generate = 128;
   int threads = 1;
   int reps = 3;  // timed repetitions per prompt after one warm-up; the median is reported
   // Optional task set: task_score = exact match (whitespace-normalised) of each configuration on
@@ -62,8 +62,9 @@ struct DecodeBenchOptions {
 // `sculpt bench decode --help` and the README).
 StatusOr<nlohmann::json> RunDecodeBench(const DecodeBenchOptions& o);
 std::string FormatDecodeBench(const nlohmann::json& r);
-// tokens/s (log scale) against agreement with the baseline, one point per configuration, the
-// autoregressive configuration as a vertical reference line.
+// tokens/s (log scale) against quality, one point per configuration: the task score when every
+// configuration has one (the autoregressive one too), else agreement with the baseline; the
+// autoregressive tokens/s as a vertical reference line.
 std::string DecodeBenchSvg(const nlohmann::json& r);
 
 }  // namespace sculpt::bench

@@ -50,7 +50,7 @@ void RegisterBench(CLI::App& app) {
     std::string diffusion_model, ar_model, configs, svg, tasks, llamacpp;
     size_t max_tasks = 50;
     std::vector<std::string> prompts;
-    int64_t n = 64;
+    int64_t n = 128;  // LLaDA's default generation length
     int reps = 3;
     bool json = false;
     CommonOptions common;
@@ -73,7 +73,7 @@ void RegisterBench(CLI::App& app) {
                      "Path to llama.cpp's llama-diffusion-cli: exact configurations also run there "
                      "(same file, canvas, steps, blocks) and are compared per step");
   decode->add_flag("--json", d->json, "Print the results as one JSON object");
-  decode->add_option("--svg", d->svg, "Also write a plot: tokens/s against agreement with the baseline");
+  decode->add_option("--svg", d->svg, "Also write a plot: tokens/s against the task score (with --tasks) or agreement with the baseline");
   AddCommonOptions(decode, &d->common);
   decode->callback(Runner([d]() -> Status {
     bench::DecodeBenchOptions o;

@@ -181,7 +181,7 @@ Status Refinement::Propose(const std::vector<int64_t>& indices, const Window& w,
     }
     const RngKey key{o_.seed, kStreamToken, static_cast<uint64_t>(step_),
                      static_cast<uint64_t>(editable_[indices[k]])};
-    const ProposalRules rules{never_, suppress_, zero_conf_};
+    const ProposalRules rules{never_, suppress_, zero_conf_, rule_ == Rule::kEntropyBound};
     out->push_back({indices[k], sculpt::Propose(row_, o_.sampler, measure_, rules, key, &scratch_)});
   }
   return Status::Ok();
@@ -299,17 +299,24 @@ StatusOr<GenerationResult> Refinement::Run() {
   const bool adaptive = rule_ == Rule::kThreshold || rule_ == Rule::kFactor || rule_ == Rule::kEntropyBound;
   const int64_t block_len = o_.block_length > 0 ? o_.block_length : n;
   block_len_ = block_len;
-  SCULPT_ASSIGN_OR_RETURN(BlockPlan plan,
-                          PlanBlocks(n, block_len, adaptive ? n / block_len : o_.EffectiveSteps()));
+  // Scheduled rules split the steps evenly over blocks that divide the length (as the official
+  // samplers do); adaptive rules take steps until a block is done, so their last block may be short.
+  BlockPlan plan;
+  if (adaptive) {
+    plan.n_blocks = (n + block_len - 1) / block_len;
+    plan.steps_per_block = 1;
+  } else {
+    SCULPT_ASSIGN_OR_RETURN(plan, PlanBlocks(n, block_len, o_.EffectiveSteps()));
+  }
   std::vector<Candidate> cands;
   std::vector<int64_t> indices;
   for (int64_t b = 0; b < plan.n_blocks && !res_.stopped_early && !res_.cancelled; ++b) {
-    const int64_t begin = b * block_len, end = begin + block_len;
+    const int64_t begin = b * block_len, end = std::min(begin + block_len, n);
     const int64_t spb = plan.steps_per_block;
     const std::vector<int64_t> counts = LinearTransferCounts(MaskedIn(begin, end), spb);
     int64_t debt = 0;
     const int64_t block_first_pos = editable_[begin];
-    const int64_t block_end_pos = editable_[std::min(end, n) - 1] + 1;
+    const int64_t block_end_pos = editable_[end - 1] + 1;
     bool block_cached = false;  // the cache holds this block's prefix (and suffix)
     for (int64_t j = 0; adaptive ? MaskedIn(begin, end) > 0 : j < spb; ++j) {
       Timer step_timer;

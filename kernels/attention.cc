@@ -92,10 +92,12 @@ void Attention(const AttentionArgs& a) {
         for (int64_t d = 0; d < a.head_dim; ++d) dst[d * prep.n_kv_pad] = k[d];
       }
   }
-  const int64_t items = a.n_q * a.n_head;
-  ParallelChunks(items, 4, static_cast<double>(a.n_kv) * a.head_dim * 2, [&](int64_t b, int64_t e) {
+  // SIMD items are pairs of queries of one head; scalar items one query of one head.
+  const int64_t per_item = simd ? 2 : 1;
+  const int64_t items = (a.n_q + per_item - 1) / per_item * a.n_head;
+  ParallelChunks(items, simd ? 2 : 4, static_cast<double>(a.n_kv) * a.head_dim * 2 * per_item, [&](int64_t b, int64_t e) {
     thread_local std::vector<float> scratch;
-    scratch.resize(static_cast<size_t>(prep.n_kv_pad));
+    scratch.resize(static_cast<size_t>(prep.n_kv_pad * per_item));
     if (simd) {
       AttendSimd(a, prep, b, e, scratch.data());
     } else {

@@ -1,6 +1,7 @@
 // Highway body of Attention (kernels/attention.cc explains the arithmetic; AttendScalar there is
-// the twin). Scores: keys across lanes, one MulAdd chain over d per key (four key vectors at a time
-// for independent chains). Output: head dimensions across lanes, one MulAdd chain over the keys.
+// the twin). Two queries of one head at a time, sharing the loads of keys and values. Scores: keys
+// across lanes, one MulAdd chain over d per key (up to four key vectors at a time for independent
+// chains). Output: head dimensions across lanes, one MulAdd chain over the keys.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/attention_simd.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -10,104 +11,136 @@
 #include <limits>
 
 #include "kernels/attention_internal.h"
-#include "kernels/exp.h"
+#include "kernels/exp_simd-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace sculpt::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-template <class D, class V = hn::Vec<D>>
-HWY_INLINE V ExpNonPositiveV(D d, V x) {
-  const hn::RebindToSigned<D> di;
-  const auto keep = hn::Ge(x, hn::Set(d, kExpMin));  // false for -inf and NaN too
-  x = hn::IfThenElse(keep, x, hn::Zero(d));
-  const V n = hn::Round(hn::Mul(x, hn::Set(d, kLog2e)));
-  V r = hn::MulAdd(n, hn::Set(d, -kLn2Hi), x);
-  r = hn::MulAdd(n, hn::Set(d, -kLn2Lo), r);
-  V p = hn::Set(d, kExpP[0]);
-  for (int i = 1; i < 6; ++i) p = hn::MulAdd(p, r, hn::Set(d, kExpP[i]));
-  const V r2 = hn::Mul(r, r);
-  const V y = hn::Add(hn::MulAdd(p, r2, r), hn::Set(d, 1.0f));
-  const auto bits = hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di, n), hn::Set(di, 127)));
-  return hn::IfThenElseZero(keep, hn::Mul(y, hn::BitCast(d, bits)));
+// Scores of Q queries (1 or 2) against NV vectors of keys from j: one chain over d per (query,
+// key); two queries share the key loads and give twice the independent chains.
+template <int Q, int NV, class D, class V = hn::Vec<D>>
+HWY_INLINE void Scores(D df, const float* HWY_RESTRICT const* q, const float* HWY_RESTRICT kt,
+                       int64_t npad, int64_t hd, int64_t j, V* dots) {
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  for (int v = 0; v < Q * NV; ++v) dots[v] = hn::Zero(df);
+  for (int64_t d = 0; d < hd; ++d) {
+    const float* row = kt + d * npad + j;
+    V k[NV];
+    for (int v = 0; v < NV; ++v) k[v] = hn::LoadU(df, row + v * N);
+    for (int qi = 0; qi < Q; ++qi) {
+      const V qd = hn::Set(df, q[qi][d]);
+      for (int v = 0; v < NV; ++v) dots[qi * NV + v] = hn::MulAdd(qd, k[v], dots[qi * NV + v]);
+    }
+  }
 }
 
-void AttendRange(const AttentionArgs& a, const AttentionPrep& prep, int64_t begin, int64_t end,
-                 float* HWY_RESTRICT p) {
+// Q queries of one head: scores into p[qi * npad + j], softmax, outputs.
+template <int Q>
+HWY_INLINE void AttendQueries(const AttentionArgs& a, const AttentionPrep& prep, const int64_t* qrow,
+                              int64_t h, float* HWY_RESTRICT p) {
   const hn::ScalableTag<float> df;
   const hn::RebindToSigned<decltype(df)> di;
   using V = hn::Vec<decltype(df)>;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const int64_t hd = a.head_dim, npad = prep.n_kv_pad;
+  const int64_t g = h / (a.n_head / a.n_head_kv);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const V neg_inf = hn::Set(df, -std::numeric_limits<float>::infinity());
-  for (int64_t it = begin; it < end; ++it) {
-    const int64_t i = it / a.n_head, h = it % a.n_head;
-    const int64_t g = h / (a.n_head / a.n_head_kv);
-    const float* HWY_RESTRICT q = a.q + i * a.q_stride + h * hd;
-    float* HWY_RESTRICT out = a.out + i * a.out_stride + h * hd;
-    const float* HWY_RESTRICT kt = prep.kt.data() + g * hd * npad;
-    const auto qv = hn::Set(di, VisibilityKey(a.mode, a.block_size, a.block_origin, a.q_pos[i]));
-    // Scores, four vectors of keys per pass.
-    V vmax = neg_inf;
-    int64_t j = 0;
-    auto finish = [&](V dot, int64_t j0) {
-      const auto hidden = hn::Lt(qv, hn::LoadU(di, prep.key_vis.data() + j0));
-      const V s = hn::IfThenElse(hn::RebindMask(df, hidden), neg_inf, hn::Mul(dot, hn::Set(df, scale)));
-      hn::StoreU(s, df, p + j0);
-      vmax = hn::Max(vmax, s);
-    };
-    for (; j + 4 * N <= npad; j += 4 * N) {
-      V d0 = hn::Zero(df), d1 = d0, d2 = d0, d3 = d0;
-      for (int64_t d = 0; d < hd; ++d) {
-        const V qd = hn::Set(df, q[d]);
-        const float* row = kt + d * npad + j;
-        d0 = hn::MulAdd(qd, hn::LoadU(df, row), d0);
-        d1 = hn::MulAdd(qd, hn::LoadU(df, row + N), d1);
-        d2 = hn::MulAdd(qd, hn::LoadU(df, row + 2 * N), d2);
-        d3 = hn::MulAdd(qd, hn::LoadU(df, row + 3 * N), d3);
-      }
-      finish(d0, j);
-      finish(d1, j + N);
-      finish(d2, j + 2 * N);
-      finish(d3, j + 3 * N);
+  const float* HWY_RESTRICT kt = prep.kt.data() + g * hd * npad;
+  const float* HWY_RESTRICT q[Q];
+  float* HWY_RESTRICT out[Q];
+  hn::Vec<decltype(di)> qv[Q];
+  V vmax[Q];
+  for (int qi = 0; qi < Q; ++qi) {
+    q[qi] = a.q + qrow[qi] * a.q_stride + h * hd;
+    out[qi] = a.out + qrow[qi] * a.out_stride + h * hd;
+    qv[qi] = hn::Set(di, VisibilityKey(a.mode, a.block_size, a.block_origin, a.q_pos[qrow[qi]]));
+    vmax[qi] = neg_inf;
+  }
+  auto finish = [&](int qi, V dot, int64_t j0) {
+    const auto hidden = hn::Lt(qv[qi], hn::LoadU(di, prep.key_vis.data() + j0));
+    const V s = hn::IfThenElse(hn::RebindMask(df, hidden), neg_inf, hn::Mul(dot, hn::Set(df, scale)));
+    hn::StoreU(s, df, p + qi * npad + j0);
+    vmax[qi] = hn::Max(vmax[qi], s);
+  };
+  // Scores, up to four vectors of keys per pass.
+  V dots[Q * 4];
+  for (int64_t j = 0; j < npad;) {
+    const int64_t nv = std::min<int64_t>(4, (npad - j) / N);
+    switch (nv) {
+      case 4: Scores<Q, 4>(df, q, kt, npad, hd, j, dots); break;
+      case 3: Scores<Q, 3>(df, q, kt, npad, hd, j, dots); break;
+      case 2: Scores<Q, 2>(df, q, kt, npad, hd, j, dots); break;
+      default: Scores<Q, 1>(df, q, kt, npad, hd, j, dots); break;
     }
-    for (; j < npad; j += N) {
-      V d0 = hn::Zero(df);
-      for (int64_t d = 0; d < hd; ++d) d0 = hn::MulAdd(hn::Set(df, q[d]), hn::LoadU(df, kt + d * npad + j), d0);
-      finish(d0, j);
+    for (int qi = 0; qi < Q; ++qi)
+      for (int64_t v = 0; v < nv; ++v) finish(qi, dots[qi * nv + v], j + v * N);
+    j += nv * N;
+  }
+  const int64_t per_block = kAttnLanes / N;
+  float inv[Q];
+  bool any[Q];
+  for (int qi = 0; qi < Q; ++qi) {
+    float* HWY_RESTRICT pq = p + qi * npad;
+    const float max_score = hn::GetLane(hn::MaxOfLanes(df, vmax[qi]));
+    for (int64_t d = 0; d < hd; d += N) hn::StoreU(hn::Zero(df), df, out[qi] + d);
+    any[qi] = max_score != -std::numeric_limits<float>::infinity();
+    if (!any[qi]) {  // no visible key: output 0, and no key contributes below
+      for (int64_t j = 0; j < npad; ++j) pq[j] = 0.0f;
+      continue;
     }
-    const float max_score = hn::GetLane(hn::MaxOfLanes(df, vmax));
-    for (int64_t d = 0; d < hd; d += N) hn::StoreU(hn::Zero(df), df, out + d);
-    if (max_score == -std::numeric_limits<float>::infinity()) continue;  // no visible key
     // Probabilities and the 16 lane partial sums.
     HWY_ALIGN float lanes[kAttnLanes];
-    const int64_t per_block = kAttnLanes / N;
     V acc[kAttnLanes];
     for (int64_t v = 0; v < per_block; ++v) acc[v] = hn::Zero(df);
     const V vm = hn::Set(df, max_score);
-    for (j = 0; j < npad; j += kAttnLanes) {
+    for (int64_t j = 0; j < npad; j += kAttnLanes) {
       for (int64_t v = 0; v < per_block; ++v) {
-        const V e = ExpNonPositiveV(df, hn::Sub(hn::LoadU(df, p + j + v * N), vm));
-        hn::StoreU(e, df, p + j + v * N);
+        const V e = ExpNonPositiveV(df, hn::Sub(hn::LoadU(df, pq + j + v * N), vm));
+        hn::StoreU(e, df, pq + j + v * N);
         acc[v] = hn::Add(acc[v], e);
       }
     }
     for (int64_t v = 0; v < per_block; ++v) hn::StoreU(acc[v], df, lanes + v * N);
-    const float inv = 1.0f / LaneTreeSum(lanes);
-    // Output: chains over the visible keys, head dimensions across lanes (up to 8 vectors at once).
-    for (int64_t d0 = 0; d0 < hd; d0 += 8 * N) {
-      const int64_t nv = std::min<int64_t>(8, (hd - d0) / N);
-      V o[8];
-      for (int64_t v = 0; v < nv; ++v) o[v] = hn::Zero(df);
-      for (int64_t k = 0; k < a.n_kv; ++k) {
-        if (p[k] == 0.0f) continue;
-        const V pk = hn::Set(df, p[k]);
-        const float* HWY_RESTRICT vr = a.v + k * a.kv_stride + g * hd + d0;
-        for (int64_t v = 0; v < nv; ++v) o[v] = hn::MulAdd(pk, hn::LoadU(df, vr + v * N), o[v]);
+    inv[qi] = 1.0f / LaneTreeSum(lanes);
+  }
+  // Output: chains over the visible keys, head dimensions across lanes (up to 8 vectors at once
+  // over the queries); a key with probability 0 is skipped for that query.
+  constexpr int64_t kMaxVec = 8 / Q;
+  for (int64_t d0 = 0; d0 < hd; d0 += kMaxVec * N) {
+    const int64_t nv = std::min<int64_t>(kMaxVec, (hd - d0) / N);
+    V o[Q][kMaxVec];
+    for (int qi = 0; qi < Q; ++qi)
+      for (int64_t v = 0; v < nv; ++v) o[qi][v] = hn::Zero(df);
+    for (int64_t k = 0; k < a.n_kv; ++k) {
+      const float* HWY_RESTRICT vr = a.v + k * a.kv_stride + g * hd + d0;
+      for (int qi = 0; qi < Q; ++qi) {
+        const float pk = p[qi * npad + k];
+        if (pk == 0.0f) continue;
+        const V vpk = hn::Set(df, pk);
+        for (int64_t v = 0; v < nv; ++v) o[qi][v] = hn::MulAdd(vpk, hn::LoadU(df, vr + v * N), o[qi][v]);
       }
-      const V vinv = hn::Set(df, inv);
-      for (int64_t v = 0; v < nv; ++v) hn::StoreU(hn::Mul(o[v], vinv), df, out + d0 + v * N);
+    }
+    for (int qi = 0; qi < Q; ++qi) {
+      if (!any[qi]) continue;
+      const V vinv = hn::Set(df, inv[qi]);
+      for (int64_t v = 0; v < nv; ++v) hn::StoreU(hn::Mul(o[qi][v], vinv), df, out[qi] + d0 + v * N);
+    }
+  }
+}
+
+// Items [begin, end): item = pair * n_head + head, pair = queries 2 * pair and 2 * pair + 1 (when
+// it exists). p holds 2 * n_kv_pad floats.
+void AttendRange(const AttentionArgs& a, const AttentionPrep& prep, int64_t begin, int64_t end,
+                 float* HWY_RESTRICT p) {
+  for (int64_t it = begin; it < end; ++it) {
+    const int64_t pair = it / a.n_head, h = it % a.n_head;
+    const int64_t rows[2] = {2 * pair, 2 * pair + 1};
+    if (rows[1] < a.n_q) {
+      AttendQueries<2>(a, prep, rows, h, p);
+    } else {
+      AttendQueries<1>(a, prep, rows, h, p);
     }
   }
 }

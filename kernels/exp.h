@@ -33,4 +33,13 @@ inline float ExpNonPositive(float x) {
   return y * scale;
 }
 
+// SiLU(g) * u with the exponential of -|g| (never overflows): g / (1 + e) for g >= 0, g * e / (1 + e)
+// otherwise. The scalar twin of SwiGlu's SIMD body (kernels/ops_simd.cc).
+inline float SiluMul(float g, float u) {
+  const float e = ExpNonPositive(-std::fabs(g));
+  const float den = 1.0f + e;
+  const float s = g >= 0.0f ? g / den : (g * e) / den;
+  return s * u;
+}
+
 }  // namespace sculpt::kernels

@@ -43,7 +43,8 @@ void AddInPlace(float* x, const float* y, int64_t n);
 // order. x and y are [rows, n]; they may alias.
 void RmsNorm(const float* x, const float* w, int64_t rows, int64_t n, float eps, float* y);
 
-// out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)). out may alias gate.
+// out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)), through the exponential of -|g| of
+// kernels/exp.h (the same bits on every target). out may alias gate.
 void SwiGlu(const float* gate, const float* up, int64_t n, float* out);
 
 // Rotary position embedding.

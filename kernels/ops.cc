@@ -1,14 +1,18 @@
 // Row-wise operations: bias, residual, RMSNorm, SwiGLU, RoPE, and the thread setting.
 #include <cmath>
 
+#include "kernels/exp.h"
 #include "kernels/kernels.h"
 #include "kernels/parallel.h"
+#include "kernels/simd.h"
 
 namespace sculpt::kernels {
 
 namespace {
 int g_threads = 1;
 }
+
+void SwiGluSimd(const float* gate, const float* up, int64_t n, float* out);  // kernels/ops_simd.cc
 
 void SetThreads(int n) { g_threads = n < 1 ? 1 : n; }
 int Threads() { return g_threads; }
@@ -34,10 +38,11 @@ void RmsNorm(const float* x, const float* w, int64_t rows, int64_t n, float eps,
 }
 
 void SwiGlu(const float* gate, const float* up, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  if (CurrentSimdTarget() != SimdTarget::kScalar) {
+    SwiGluSimd(gate, up, n, out);
+    return;
   }
+  for (int64_t i = 0; i < n; ++i) out[i] = SiluMul(gate[i], up[i]);
 }
 
 void RopeTable(const int32_t* pos, int64_t n, int64_t rope_dim, double base, float* cos_sin) {

@@ -78,10 +78,10 @@ Proposal Propose(std::span<const double> logits, const SamplerOptions& o, Confid
   Proposal out;
   double best = kNegInf;
   for (int64_t v = 0; v < n; ++v) {
-    if (l[v] == kNegInf || Contains(rules.never_propose, v)) continue;
+    if (l[v] == kNegInf) continue;
     double score = l[v];
     if (sample) score += -std::log(-std::log(Uniform(key, static_cast<uint64_t>(v))));
-    if (score > best) {
+    if (score > best && !Contains(rules.never_propose, v)) {
       best = score;
       out.token = static_cast<int32_t>(v);
     }
@@ -95,10 +95,26 @@ Proposal Propose(std::span<const double> logits, const SamplerOptions& o, Confid
   for (int32_t id : rules.zero_confidence) {
     if (id >= 0 && id < n) l[id] = kNegInf;
   }
+  const bool need_entropy = rules.entropy || measure == ConfidenceMeasure::kNegEntropy;
+  if (measure == ConfidenceMeasure::kProbability && !need_entropy) {
+    // Softmax's value at the token alone: the same max, exponentials and sum, in the same order.
+    double m = kNegInf;
+    for (double x : l) m = std::max(m, x);
+    if (m == kNegInf) {
+      out.confidence = l[out.token];
+      return out;
+    }
+    double sum = 0.0;
+    for (double x : l) sum += std::exp(x - m);
+    out.confidence = std::exp(l[out.token] - m) / sum;
+    return out;
+  }
   Softmax(l);
   double neg_entropy = 0.0;
-  for (double p : l) neg_entropy += p * std::log(p + 1e-10);
-  out.entropy = -neg_entropy;
+  if (need_entropy) {
+    for (double p : l) neg_entropy += p * std::log(p + 1e-10);
+    out.entropy = -neg_entropy;
+  }
   switch (measure) {
     case ConfidenceMeasure::kProbability: out.confidence = l[out.token]; break;
     case ConfidenceMeasure::kMargin: {

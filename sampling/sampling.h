@@ -35,12 +35,13 @@ struct ProposalRules {
   std::span<const int32_t> suppress;         // logit := -inf before everything (LLaDA logits_eos_inf)
   std::span<const int32_t> zero_confidence;  // logit := -inf after the choice, for the confidence
                                              // only (LLaDA confidence_eos_eot_inf)
+  bool entropy = false;  // fill Proposal::entropy (the EB rule; the entropy measure always does)
 };
 
 struct Proposal {
   int32_t token = -1;
   double confidence = 0.0;
-  double entropy = 0.0;  // -sum p log p of the confidence distribution (for the EB rule)
+  double entropy = 0.0;  // -sum p log p of the confidence distribution (rules.entropy or measure)
 };
 
 // The distribution confidences are measured on is the sampling distribution: temperature-scaled

@@ -118,7 +118,8 @@ TEST(Bench, DecodeReportsEveryConfiguration) {
   int baselines = 0, ar = 0;
   for (const auto& c : j["configs"]) {
     for (const char* key : {"name", "kind", "baseline", "cache", "steps", "block_length", "algorithm", "threshold",
-                            "tokens_per_s", "ms_per_step", "forward_passes", "ttft_ms", "agreement", "task_score"}) {
+                            "tokens_per_s", "ms_per_step", "forward_passes", "ttft_ms", "agreement", "task_score",
+                            "task_edit_similarity"}) {
       EXPECT_TRUE(c.contains(key)) << key;
     }
     EXPECT_GT(c["tokens_per_s"].get<double>(), 0.0) << c["name"];

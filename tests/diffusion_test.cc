@@ -153,6 +153,41 @@ TEST(Diffusion, InfillKeepsTheContext) {
 namespace sculpt {
 namespace {
 
+// Adaptive rules (threshold, factor) decode blocks until they are done, so a block length that
+// does not divide the length leaves a short last block; scheduled steps still need a divisor.
+TEST(Diffusion, AdaptiveRulesTakeAShortLastBlock) {
+  SCULPT_REQUIRE_REFERENCE(ref);
+  auto engine = LoadEngine(ref / "models/llada-tiny.gguf");
+  ASSERT_NE(engine, nullptr);
+  GenerateRequest req;
+  req.prompt_tokens = {506, 100, 101, 102};
+  req.options.n_generate = 20;
+  req.options.block_length = 8;
+  req.options.early_stop = false;
+  req.options.threshold = 0.9;
+  for (CacheMode mode : {CacheMode::kNone, CacheMode::kDual}) {
+    req.options.cache = mode;
+    auto r = engine->Generate(req);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    ASSERT_EQ(r->result.ids.size(), 20u);
+    EXPECT_EQ(std::count(r->result.ids.begin(), r->result.ids.end(), engine->config().mask_id), 0);
+    // Blocks [0, 8), [8, 16), [16, 20) complete in order.
+    for (int64_t b = 1; b < 3; ++b) {
+      const int32_t prev_done = *std::max_element(r->result.commit_step.begin() + (b - 1) * 8,
+                                                  r->result.commit_step.begin() + b * 8);
+      const int32_t first = *std::min_element(r->result.commit_step.begin() + b * 8,
+                                              r->result.commit_step.begin() + std::min<int64_t>(20, b * 8 + 8));
+      EXPECT_GT(first, prev_done) << CacheModeName(mode) << " block " << b;
+    }
+  }
+  req.options.cache = CacheMode::kNone;
+  req.options.threshold = 0.0;
+  req.options.steps = 20;
+  auto scheduled = engine->Generate(req);
+  ASSERT_FALSE(scheduled.ok());
+  EXPECT_NE(scheduled.status().message().find("does not divide"), std::string::npos);
+}
+
 // Prefix and dual caches: exact under block-causal attention (identical tokens, per-step commits
 // and logits-driven confidences to recomputing the whole canvas every step) while computing fewer
 // rows; under the model's bidirectional attention they run to completion as approximations.
