@@ -35,6 +35,64 @@ HWY_INLINE void Scores(D df, const float* HWY_RESTRICT const* q, const float* HW
   }
 }
 
+// Scores p[0, npad) (max vmax) become exp(s - max); *inv = 1 / their sum (16 lane partials, then
+// the fixed tree). False when no key is visible: p is zeroed, so no key contributes.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE bool Probabilities(D df, V vmax, int64_t npad, float* HWY_RESTRICT p, float* inv) {
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const float max_score = hn::GetLane(hn::MaxOfLanes(df, vmax));
+  if (max_score == -std::numeric_limits<float>::infinity()) {
+    for (int64_t j = 0; j < npad; ++j) p[j] = 0.0f;
+    return false;
+  }
+  const int64_t per_block = kAttnLanes / N;
+  HWY_ALIGN float lanes[kAttnLanes];
+  V acc[kAttnLanes];
+  for (int64_t v = 0; v < per_block; ++v) acc[v] = hn::Zero(df);
+  const V vm = hn::Set(df, max_score);
+  for (int64_t j = 0; j < npad; j += kAttnLanes) {
+    for (int64_t v = 0; v < per_block; ++v) {
+      const V e = ExpNonPositiveV(df, hn::Sub(hn::LoadU(df, p + j + v * N), vm));
+      hn::StoreU(e, df, p + j + v * N);
+      acc[v] = hn::Add(acc[v], e);
+    }
+  }
+  for (int64_t v = 0; v < per_block; ++v) hn::StoreU(acc[v], df, lanes + v * N);
+  *inv = 1.0f / LaneTreeSum(lanes);
+  return true;
+}
+
+// out[qi] = (chain over the keys of fma(p_k, v_k)) * inv[qi]: head dimensions across lanes, up to
+// 8 vectors at once over the queries; a key with probability 0 is skipped for that query.
+template <int Q, class D>
+HWY_INLINE void WeightedValues(D df, const AttentionArgs& a, int64_t g, const float* HWY_RESTRICT p,
+                               int64_t npad, const bool* any, const float* inv, float* const* out) {
+  using V = hn::Vec<D>;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t hd = a.head_dim;
+  constexpr int64_t kMaxVec = 8 / Q;
+  for (int64_t d0 = 0; d0 < hd; d0 += kMaxVec * N) {
+    const int64_t nv = std::min<int64_t>(kMaxVec, (hd - d0) / N);
+    V o[Q][kMaxVec];
+    for (int qi = 0; qi < Q; ++qi)
+      for (int64_t v = 0; v < nv; ++v) o[qi][v] = hn::Zero(df);
+    for (int64_t k = 0; k < a.n_kv; ++k) {
+      const float* HWY_RESTRICT vr = a.v + k * a.kv_stride + g * hd + d0;
+      for (int qi = 0; qi < Q; ++qi) {
+        const float pk = p[qi * npad + k];
+        if (pk == 0.0f) continue;
+        const V vpk = hn::Set(df, pk);
+        for (int64_t v = 0; v < nv; ++v) o[qi][v] = hn::MulAdd(vpk, hn::LoadU(df, vr + v * N), o[qi][v]);
+      }
+    }
+    for (int qi = 0; qi < Q; ++qi) {
+      if (!any[qi]) continue;
+      const V vinv = hn::Set(df, inv[qi]);
+      for (int64_t v = 0; v < nv; ++v) hn::StoreU(hn::Mul(o[qi][v], vinv), df, out[qi] + d0 + v * N);
+    }
+  }
+}
+
 // Q queries of one head: scores into p[qi * npad + j], softmax, outputs.
 template <int Q>
 HWY_INLINE void AttendQueries(const AttentionArgs& a, const AttentionPrep& prep, const int64_t* qrow,
@@ -49,7 +107,7 @@ HWY_INLINE void AttendQueries(const AttentionArgs& a, const AttentionPrep& prep,
   const V neg_inf = hn::Set(df, -std::numeric_limits<float>::infinity());
   const float* HWY_RESTRICT kt = prep.kt.data() + g * hd * npad;
   const float* HWY_RESTRICT q[Q];
-  float* HWY_RESTRICT out[Q];
+  float* out[Q];
   hn::Vec<decltype(di)> qv[Q];
   V vmax[Q];
   for (int qi = 0; qi < Q; ++qi) {
@@ -78,56 +136,13 @@ HWY_INLINE void AttendQueries(const AttentionArgs& a, const AttentionPrep& prep,
       for (int64_t v = 0; v < nv; ++v) finish(qi, dots[qi * nv + v], j + v * N);
     j += nv * N;
   }
-  const int64_t per_block = kAttnLanes / N;
   float inv[Q];
   bool any[Q];
   for (int qi = 0; qi < Q; ++qi) {
-    float* HWY_RESTRICT pq = p + qi * npad;
-    const float max_score = hn::GetLane(hn::MaxOfLanes(df, vmax[qi]));
     for (int64_t d = 0; d < hd; d += N) hn::StoreU(hn::Zero(df), df, out[qi] + d);
-    any[qi] = max_score != -std::numeric_limits<float>::infinity();
-    if (!any[qi]) {  // no visible key: output 0, and no key contributes below
-      for (int64_t j = 0; j < npad; ++j) pq[j] = 0.0f;
-      continue;
-    }
-    // Probabilities and the 16 lane partial sums.
-    HWY_ALIGN float lanes[kAttnLanes];
-    V acc[kAttnLanes];
-    for (int64_t v = 0; v < per_block; ++v) acc[v] = hn::Zero(df);
-    const V vm = hn::Set(df, max_score);
-    for (int64_t j = 0; j < npad; j += kAttnLanes) {
-      for (int64_t v = 0; v < per_block; ++v) {
-        const V e = ExpNonPositiveV(df, hn::Sub(hn::LoadU(df, pq + j + v * N), vm));
-        hn::StoreU(e, df, pq + j + v * N);
-        acc[v] = hn::Add(acc[v], e);
-      }
-    }
-    for (int64_t v = 0; v < per_block; ++v) hn::StoreU(acc[v], df, lanes + v * N);
-    inv[qi] = 1.0f / LaneTreeSum(lanes);
+    any[qi] = Probabilities(df, vmax[qi], npad, p + qi * npad, &inv[qi]);
   }
-  // Output: chains over the visible keys, head dimensions across lanes (up to 8 vectors at once
-  // over the queries); a key with probability 0 is skipped for that query.
-  constexpr int64_t kMaxVec = 8 / Q;
-  for (int64_t d0 = 0; d0 < hd; d0 += kMaxVec * N) {
-    const int64_t nv = std::min<int64_t>(kMaxVec, (hd - d0) / N);
-    V o[Q][kMaxVec];
-    for (int qi = 0; qi < Q; ++qi)
-      for (int64_t v = 0; v < nv; ++v) o[qi][v] = hn::Zero(df);
-    for (int64_t k = 0; k < a.n_kv; ++k) {
-      const float* HWY_RESTRICT vr = a.v + k * a.kv_stride + g * hd + d0;
-      for (int qi = 0; qi < Q; ++qi) {
-        const float pk = p[qi * npad + k];
-        if (pk == 0.0f) continue;
-        const V vpk = hn::Set(df, pk);
-        for (int64_t v = 0; v < nv; ++v) o[qi][v] = hn::MulAdd(vpk, hn::LoadU(df, vr + v * N), o[qi][v]);
-      }
-    }
-    for (int qi = 0; qi < Q; ++qi) {
-      if (!any[qi]) continue;
-      const V vinv = hn::Set(df, inv[qi]);
-      for (int64_t v = 0; v < nv; ++v) hn::StoreU(hn::Mul(o[qi][v], vinv), df, out[qi] + d0 + v * N);
-    }
-  }
+  WeightedValues<Q>(df, a, g, p, npad, any, inv, out);
 }
 
 // Items [begin, end): item = pair * n_head + head, pair = queries 2 * pair and 2 * pair + 1 (when
