@@ -94,7 +94,7 @@ StatusOr<TaskResult> TaskScore(Engine& e, const DecodeConfig& c, const std::vect
     req.segments = {t.prefix, t.suffix};
     req.hole_tokens = {t.hole_tokens};
     req.options = c.options;
-    const bool adaptive = c.options.threshold > 0 || c.options.factor > 0;
+    const bool adaptive = c.options.Adaptive();
     if (!adaptive) req.options.block_length = 0;  // scheduled steps: the hole is one block
     if (!c.autoregressive && c.options.steps > 0 && !adaptive) {
       req.options.steps = std::max<int64_t>(
@@ -242,8 +242,7 @@ StatusOr<std::vector<DecodeConfig>> ParseDecodeConfigs(const json& j, int64_t n,
       return InvalidArgument("--configs: '{}': block_length {} exceeds the {} generated tokens", Printable(c.name),
                              c.options.block_length, n);
     }
-    const bool adaptive = c.options.threshold > 0 || c.options.factor > 0;  // the last block may be short
-    if (!adaptive && c.options.block_length > 0 && n % c.options.block_length != 0) {
+    if (!c.options.Adaptive() && c.options.block_length > 0 && n % c.options.block_length != 0) {
       return InvalidArgument("--configs: '{}': {} generated tokens are not a whole number of blocks of {}",
                              Printable(c.name), n, c.options.block_length);
     }

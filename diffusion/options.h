@@ -58,6 +58,8 @@ struct GenerationOptions {
   bool block_causal = false;
 
   int64_t EffectiveSteps() const { return steps > 0 ? steps : n_generate; }
+  // Threshold, factor or EB: steps are taken until a block is done (no schedule of counts).
+  bool Adaptive() const { return threshold > 0.0 || factor > 0.0 || eb_gamma > 0.0; }
   Status Validate() const;
 };
 

@@ -296,7 +296,7 @@ StatusOr<GenerationResult> Refinement::Run() {
   SCULPT_RETURN_IF_ERROR(Setup());
   Timer total;
   const int64_t n = static_cast<int64_t>(editable_.size());
-  const bool adaptive = rule_ == Rule::kThreshold || rule_ == Rule::kFactor || rule_ == Rule::kEntropyBound;
+  const bool adaptive = o_.Adaptive();
   const int64_t block_len = o_.block_length > 0 ? o_.block_length : n;
   block_len_ = block_len;
   // Scheduled rules split the steps evenly over blocks that divide the length (as the official

@@ -200,8 +200,7 @@ StatusOr<InfillResponse> Engine::InfillOnce(const InfillRequest& req,
   o.n_generate = static_cast<int64_t>(dr.editable.size());
   // Scheduled steps need blocks that divide the holes' length (one block otherwise); adaptive
   // rules (threshold, factor, EB) keep the block length, with a short last block.
-  const bool adaptive = o.threshold > 0.0 || o.factor > 0.0 || o.eb_gamma > 0.0;
-  if (!adaptive && o.block_length > 0 && o.n_generate % o.block_length != 0) o.block_length = 0;
+  if (!o.Adaptive() && o.block_length > 0 && o.n_generate % o.block_length != 0) o.block_length = 0;
   InfillResponse out;
   SCULPT_ASSIGN_OR_RETURN(out.result, RunRefinement(*denoiser_, dr, o, cb, batcher_.get()));
   double log_conf = 0.0;

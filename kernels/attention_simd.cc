@@ -35,15 +35,15 @@ HWY_INLINE void Scores(D df, const float* HWY_RESTRICT const* q, const float* HW
   }
 }
 
-// Scores p[0, npad) (max vmax) become exp(s - max); *inv = 1 / their sum (16 lane partials, then
-// the fixed tree). False when no key is visible: p is zeroed, so no key contributes.
+// Scores p[0, npad) (max vmax) become exp(s - max); returns 1 / their sum (16 lane partials, then
+// the fixed tree). No visible key: p is zeroed and 0 returned, so the output is 0.
 template <class D, class V = hn::Vec<D>>
-HWY_INLINE bool Probabilities(D df, V vmax, int64_t npad, float* HWY_RESTRICT p, float* inv) {
+HWY_INLINE float Probabilities(D df, V vmax, int64_t npad, float* HWY_RESTRICT p) {
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const float max_score = hn::GetLane(hn::MaxOfLanes(df, vmax));
   if (max_score == -std::numeric_limits<float>::infinity()) {
     for (int64_t j = 0; j < npad; ++j) p[j] = 0.0f;
-    return false;
+    return 0.0f;
   }
   const int64_t per_block = kAttnLanes / N;
   HWY_ALIGN float lanes[kAttnLanes];
@@ -58,15 +58,14 @@ HWY_INLINE bool Probabilities(D df, V vmax, int64_t npad, float* HWY_RESTRICT p,
     }
   }
   for (int64_t v = 0; v < per_block; ++v) hn::StoreU(acc[v], df, lanes + v * N);
-  *inv = 1.0f / LaneTreeSum(lanes);
-  return true;
+  return 1.0f / LaneTreeSum(lanes);
 }
 
 // out[qi] = (chain over the keys of fma(p_k, v_k)) * inv[qi]: head dimensions across lanes, up to
 // 8 vectors at once over the queries; a key with probability 0 is skipped for that query.
 template <int Q, class D>
 HWY_INLINE void WeightedValues(D df, const AttentionArgs& a, int64_t g, const float* HWY_RESTRICT p,
-                               int64_t npad, const bool* any, const float* inv, float* const* out) {
+                               int64_t npad, const float* inv, float* const* out) {
   using V = hn::Vec<D>;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const int64_t hd = a.head_dim;
@@ -86,7 +85,6 @@ HWY_INLINE void WeightedValues(D df, const AttentionArgs& a, int64_t g, const fl
       }
     }
     for (int qi = 0; qi < Q; ++qi) {
-      if (!any[qi]) continue;
       const V vinv = hn::Set(df, inv[qi]);
       for (int64_t v = 0; v < nv; ++v) hn::StoreU(hn::Mul(o[qi][v], vinv), df, out[qi] + d0 + v * N);
     }
@@ -137,12 +135,8 @@ HWY_INLINE void AttendQueries(const AttentionArgs& a, const AttentionPrep& prep,
     j += nv * N;
   }
   float inv[Q];
-  bool any[Q];
-  for (int qi = 0; qi < Q; ++qi) {
-    for (int64_t d = 0; d < hd; d += N) hn::StoreU(hn::Zero(df), df, out[qi] + d);
-    any[qi] = Probabilities(df, vmax[qi], npad, p + qi * npad, &inv[qi]);
-  }
-  WeightedValues<Q>(df, a, g, p, npad, any, inv, out);
+  for (int qi = 0; qi < Q; ++qi) inv[qi] = Probabilities(df, vmax[qi], npad, p + qi * npad);
+  WeightedValues<Q>(df, a, g, p, npad, inv, out);
 }
 
 // Items [begin, end): item = pair * n_head + head, pair = queries 2 * pair and 2 * pair + 1 (when
