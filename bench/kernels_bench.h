@@ -15,7 +15,8 @@ struct KernelBenchOptions {
   std::vector<std::string> models;  // end-to-end runs: deterministic vs --kernels blas
 };
 
-// {"cpu", "threads", "peak_gflops", "bandwidth_gbs", "gemm": [...], "gemv": [...]}
+// {"cpu", "threads", "peak_gflops" (the higher of two probes, "peak_gflops_probes": first, last),
+//  "bandwidth_gbs", "gemm": [...], "gemv": [...], "end_to_end": [...]}
 nlohmann::json RunKernelBench(const KernelBenchOptions& options);
 // The same as a human-readable table.
 std::string FormatKernelBench(const nlohmann::json& result);

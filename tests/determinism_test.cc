@@ -125,10 +125,12 @@ TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
       {GgmlType::kF32, 37, 29}, {GgmlType::kF32, 16, 1}, {GgmlType::kF16, 45, 64},
       {GgmlType::kQ8_0, 33, 96}, {GgmlType::kQ4_0, 17, 64}, {GgmlType::kQ4_K, 21, 256},
       {GgmlType::kF32, 130, 300},
-      // K > 1024 is walked in blocks with partial sums parked in y; more than 32 tiles make
-      // several column blocks.
+      // several column blocks (more tiles than fit 2 MiB of weights at this K)
       {GgmlType::kF32, 530, 1100}, {GgmlType::kQ4_K, 70, 1280}, {GgmlType::kQ6_K, 40, 512},
-      {GgmlType::kQ8_0, 600, 128}};
+      {GgmlType::kQ8_0, 600, 128},
+      // K > 4096 is walked in blocks with partial sums parked in y (a short last block), here
+      // over two column blocks (f32) and in whole quantization blocks (Q8_0)
+      {GgmlType::kF32, 140, 4200}, {GgmlType::kQ8_0, 40, 4224}};
   for (const char* backend : {"int8", "float"})
   for (const auto& s : shapes) {
     ASSERT_TRUE(kernels::SetBackend(backend).ok());
