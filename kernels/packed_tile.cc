@@ -274,7 +274,8 @@ HWY_INLINE void Interleave(const float* x, int64_t m, int64_t K, int64_t k0, int
 //  - m < 192 (under 16 row groups): K in blocks of up to 4096 and column blocks of about 2 MiB.
 //    Each tile of a block is one sequential stream of kc * 64 bytes, and long streams are what the
 //    prefetchers (and AheadCursor) keep up with; the later row groups re-read the block from L3.
-//    Against 512 x 256 KiB blocks: 1.3-1.5x at M = 8, 1.08-1.17x at M = 32, 1.04-1.14x at M = 64.
+//    Against 512 x 256 KiB blocks: 1.3-1.5x at M = 8, 1.08-1.17x at M = 32, 1.09-1.14x at
+//    M = 64 (ffn shapes).
 //  - m >= 192: K in blocks of 1024 and column blocks of about 512 KiB, which stay in L2 while the
 //    many row groups pass over them: 1.03-1.05x the long-stream blocking at M = 256 and 1024
 //    (0.95x at M = 64, 0.98-0.99x at M = 128).
