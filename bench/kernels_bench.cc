@@ -23,30 +23,15 @@ namespace {
 using kernels::GgmlType;
 using Clock = std::chrono::steady_clock;
 
-// Seconds per call: the minimum over repetitions after a warm-up; at least 5 runs and ~0.4 s (the
-// 2-vCPU machines at times deliver one slow second; the minimum of a few runs skips it).
-template <typename Fn>
-double TimeIt(const Fn& fn) {
-  fn();  // warm-up
-  double best = 1e30, total = 0.0;
-  for (int rep = 0; rep < 5000 && (rep < 5 || total < 0.4); ++rep) {
-    const auto t0 = Clock::now();
-    fn();
-    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    best = std::min(best, s);
-    total += s;
-  }
-  return best;
-}
-
 // Seconds per call of a and of b, timed alternately (a, b, a, b, ...) so that both see the same
-// machine: the minimum of each over at least 5 pairs and ~0.8 s.
+// machine: the minimum of each after a warm-up, over at least 5 pairs and `budget` seconds (the
+// 2-vCPU machines at times deliver one slow second; the minimum of a few runs skips it).
 template <typename FnA, typename FnB>
-std::pair<double, double> TimePair(const FnA& a, const FnB& b) {
+std::pair<double, double> TimePair(const FnA& a, const FnB& b, double budget = 0.8) {
   a();
   b();
   double best_a = 1e30, best_b = 1e30, total = 0.0;
-  for (int rep = 0; rep < 5000 && (rep < 5 || total < 0.8); ++rep) {
+  for (int rep = 0; rep < 5000 && (rep < 5 || total < budget); ++rep) {
     auto t0 = Clock::now();
     a();
     const double sa = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -58,6 +43,12 @@ std::pair<double, double> TimePair(const FnA& a, const FnB& b) {
     total += sa + sb;
   }
   return {best_a, best_b};
+}
+
+// Seconds per call of fn alone: at least 5 runs and ~0.4 s.
+template <typename Fn>
+double TimeIt(const Fn& fn) {
+  return TimePair(fn, [] {}, 0.4).first;
 }
 
 // Random weights [n, k] in the given type, quantized from uniform floats.

@@ -220,15 +220,15 @@ template <PanelFormat F, bool kMin, int MR, int T>
 HWY_NOINLINE void RowGroup(const float* xp, const PackedMatrix& w, int64_t t0, int64_t t1, int64_t k0,
                            int64_t k1, float* y, int64_t ldy, const Ahead& ahead, int64_t call) {
   constexpr bool kCanPrefetch = !kQuantFmt(F);
-  const bool prefetch = kCanPrefetch && ahead.calls > 0;
+  const bool prefetch = ahead.calls > 0;  // AllRows fills `ahead` only where kCanPrefetch
   int64_t t = t0;
   for (; t + T <= t1; t += T, ++call) {
-    const AheadCursor cursor(prefetch ? ahead : Ahead{}, call, k1 - k0);
+    const AheadCursor cursor(ahead, call, k1 - k0);
     if (prefetch) Micro<F, kMin, MR, T, kCanPrefetch>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t + T - 1), cursor);
     else Micro<F, kMin, MR, T, false>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t + T - 1), cursor);
   }
   for (; t < t1; ++t, ++call) {
-    const AheadCursor cursor(prefetch ? ahead : Ahead{}, call, k1 - k0);
+    const AheadCursor cursor(ahead, call, k1 - k0);
     if (prefetch) Micro<F, kMin, MR, 1, kCanPrefetch>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t), cursor);
     else Micro<F, kMin, MR, 1, false>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t), cursor);
   }
@@ -296,7 +296,8 @@ void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64
     for (int64_t n0 = t0; n0 < t1; n0 += kNc) {
       const int64_t n1 = std::min(t1, n0 + kNc);
       // the next block: the next column block, or the first one of the next k block; touched
-      // ahead when there are several row groups (a single one streams its block once anyway)
+      // ahead when there are several row groups (a single one streams its block once anyway), for
+      // the float formats only (the quantized ones here are the --kernels float path)
       Ahead ahead;
       int64_t next_t0 = -1, next_k0 = 0, next_t1 = 0;
       if (n1 < t1) {
@@ -304,7 +305,7 @@ void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64
       } else if (k1 < K) {
         next_t0 = t0, next_k0 = k1, next_t1 = std::min(t1, t0 + kNc);
       }
-      if (next_t0 >= 0 && GroupRows(m, 0) < m) {
+      if (!kQuantFmt(F) && next_t0 >= 0 && GroupRows(m, 0) < m) {
         const int64_t bytes = (std::min(K, next_k0 + kc) - next_k0) * kBytesPerK(F);
         ahead.base = w.values.data() + (next_t0 * K + next_k0) * kBytesPerK(F);
         ahead.seg_lines = (bytes + 63) / 64;
