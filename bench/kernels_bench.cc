@@ -6,9 +6,9 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
-#include <tuple>
 
 #include "bench/machine.h"
 #include "engine/engine.h"
@@ -23,32 +23,28 @@ namespace {
 using kernels::GgmlType;
 using Clock = std::chrono::steady_clock;
 
-// Seconds per call of a and of b, timed alternately (a, b, a, b, ...) so that both see the same
-// machine: the minimum of each after a warm-up, over at least 5 pairs and `budget` seconds (the
+// Seconds per call of each of fns, timed in turn (a, b, c, a, b, c, ...) so that all see the same
+// machine: the minimum of each after a warm-up, over at least 5 rounds and `budget` seconds (the
 // 2-vCPU machines at times deliver one slow second; the minimum of a few runs skips it).
-template <typename FnA, typename FnB>
-std::pair<double, double> TimePair(const FnA& a, const FnB& b, double budget = 0.8) {
-  a();
-  b();
-  double best_a = 1e30, best_b = 1e30, total = 0.0;
+std::vector<double> TimeAlternately(const std::vector<std::function<void()>>& fns, double budget) {
+  for (const auto& fn : fns) fn();
+  std::vector<double> best(fns.size(), 1e30);
+  double total = 0.0;
   for (int rep = 0; rep < 5000 && (rep < 5 || total < budget); ++rep) {
-    auto t0 = Clock::now();
-    a();
-    const double sa = std::chrono::duration<double>(Clock::now() - t0).count();
-    t0 = Clock::now();
-    b();
-    const double sb = std::chrono::duration<double>(Clock::now() - t0).count();
-    best_a = std::min(best_a, sa);
-    best_b = std::min(best_b, sb);
-    total += sa + sb;
+    for (size_t i = 0; i < fns.size(); ++i) {
+      const auto t0 = Clock::now();
+      fns[i]();
+      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      best[i] = std::min(best[i], s);
+      total += s;
+    }
   }
-  return {best_a, best_b};
+  return best;
 }
 
 // Seconds per call of fn alone: at least 5 runs and ~0.4 s.
-template <typename Fn>
-double TimeIt(const Fn& fn) {
-  return TimePair(fn, [] {}, 0.4).first;
+double TimeIt(const std::function<void()>& fn) {
+  return TimeAlternately({fn}, 0.4)[0];
 }
 
 // Random weights [n, k] in the given type, quantized from uniform floats.
@@ -136,6 +132,10 @@ nlohmann::json RunKernelBench(const KernelBenchOptions& o) {
   r["peak_gflops"] = MeasurePeakGflops(o.threads);
   r["bandwidth_gbs"] = MeasureBandwidthGbs(o.threads);
   std::mt19937 rng(1);
+  // An FMA burst of about 2 ms at the peak just measured.
+  const double flops_per_iter = FmaBurst(o.threads, 1000) / 1000.0 / o.threads;
+  const auto burst_iters = static_cast<int64_t>(2e-3 * r["peak_gflops"].get<double>() * 1e9 / o.threads / flops_per_iter);
+  const double burst_flops = FmaBurst(o.threads, burst_iters);
 
   std::vector<Shape> shapes = {{512, 256, "tiny output"}, {512, 256, "tiny ffn_up"}, {256, 512, "tiny ffn_down"}};
   if (o.quick) shapes.resize(1);
@@ -175,25 +175,31 @@ nlohmann::json RunKernelBench(const KernelBenchOptions& o) {
       }
       for (int64_t m : ms) {
         const double flops = 2.0 * static_cast<double>(m * s.n * s.k);
-        double t = 0.0, t_one = 0.0;
-        if (o.threads > 1) {  // and on one thread, alternately: "2 threads never slower than 1"
-          std::tie(t, t_one) = TimePair([&] { kernels::MatMulPacked(x.data(), m, packed, y.data()); },
-                                        [&] {
-                                          kernels::SetThreads(1);
-                                          kernels::MatMulPacked(x.data(), m, packed, y.data());
-                                          kernels::SetThreads(o.threads);
-                                        });
-        } else {
-          t = TimeIt([&] { kernels::MatMulPacked(x.data(), m, packed, y.data()); });
-        }
-        nlohmann::json e = {{"dtype", std::string(traits.name)}, {"shape", s.name}, {"m", m},
-                            {"n", s.n}, {"k", s.k}, {"gflops", flops / t / 1e9}};
+        // Timed in turn with an FMA burst on the same threads (so the fraction of the peak
+        // compares two figures from the same seconds: these machines drift by 10 % and more over
+        // a run) and, with several threads, with the same product on one thread ("2 threads never
+        // slower than 1").
+        std::vector<std::function<void()>> fns = {
+            [&] { kernels::MatMulPacked(x.data(), m, packed, y.data()); },
+            [&] { FmaBurst(o.threads, burst_iters); }};
         if (o.threads > 1) {
-          e["one_thread_gflops"] = flops / t_one / 1e9;
-          e["vs_one_thread"] = t_one / t;
+          fns.push_back([&] {
+            kernels::SetThreads(1);
+            kernels::MatMulPacked(x.data(), m, packed, y.data());
+            kernels::SetThreads(o.threads);
+          });
+        }
+        const std::vector<double> t = TimeAlternately(fns, o.threads > 1 ? 1.2 : 0.8);
+        const double gflops = flops / t[0] / 1e9, window_peak = burst_flops / t[1] / 1e9;
+        nlohmann::json e = {{"dtype", std::string(traits.name)}, {"shape", s.name}, {"m", m},
+                            {"n", s.n}, {"k", s.k}, {"gflops", gflops},
+                            {"window_peak_gflops", window_peak}, {"peak_fraction", gflops / window_peak}};
+        if (o.threads > 1) {
+          e["one_thread_gflops"] = flops / t[2] / 1e9;
+          e["vs_one_thread"] = t[2] / t[0];
         }
         if (type == GgmlType::kF32) {
-          f32_path[m] = flops / t / 1e9;
+          f32_path[m] = gflops;
         } else {
           const double tf = TimeIt([&] { kernels::MatMulPacked(x.data(), m, packed_float, y.data()); });
           e["float_path_gflops"] = flops / tf / 1e9;
@@ -257,15 +263,16 @@ std::string FormatKernelBench(const nlohmann::json& r) {
          "float path (--kernels float) and the int8 speed relative to the packed f32 GEMM\n\n";
   const bool threads = !r["gemm"].empty() && r["gemm"][0].contains("vs_one_thread");
   if (threads) out += "vs 1 thread: the same kernel on one thread, timed alternately with it\n\n";
-  out += "dtype  shape           m      n      k   sculpt GF/s  %peak  openblas  eigen  vs openblas  float path  vs f32";
+  out += "%peak: of the run's FMA peak; %win: of an FMA burst timed in turn with the kernel (same seconds)\n\n";
+  out += "dtype  shape           m      n      k   sculpt GF/s  %peak   %win  openblas  eigen  vs openblas  float path  vs f32";
   out += threads ? "  vs 1 thread\n" : "\n";
   for (const auto& e : r["gemm"]) {
-    std::snprintf(line, sizeof(line), "%-6s %-13s %5lld %6lld %6lld %10.1f %6.0f%% %9.1f %6.1f %8.2fx",
+    std::snprintf(line, sizeof(line), "%-6s %-13s %5lld %6lld %6lld %10.1f %6.1f%% %5.1f%% %9.1f %6.1f %8.2fx",
                   e["dtype"].get<std::string>().c_str(), e["shape"].get<std::string>().c_str(),
                   static_cast<long long>(e["m"].get<int64_t>()), static_cast<long long>(e["n"].get<int64_t>()),
                   static_cast<long long>(e["k"].get<int64_t>()), e["gflops"].get<double>(),
                   100.0 * e["gflops"].get<double>() / r["peak_gflops"].get<double>(),
-                  e["openblas_gflops"].get<double>(), e["eigen_gflops"].get<double>(),
+                  100.0 * e["peak_fraction"].get<double>(), e["openblas_gflops"].get<double>(), e["eigen_gflops"].get<double>(),
                   e["gflops"].get<double>() / e["openblas_gflops"].get<double>());
     out += line;
     if (e.contains("float_path_gflops")) {

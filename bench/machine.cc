@@ -46,13 +46,13 @@ float ReadLoop(const float* p, size_t n) {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
-#include <omp.h>
 
 #include <chrono>
 #include <fstream>
 #include <vector>
 
 #include "bench/machine.h"
+#include "kernels/parallel.h"
 
 namespace sculpt::bench {
 HWY_EXPORT(FmaLoop);
@@ -72,19 +72,31 @@ double Now() {
 }
 }  // namespace
 
+// Both loops below run one chunk per thread on the kernels' pool (kernels/parallel.h), so that
+// no second set of threads spins beside it.
+double FmaBurst(int threads, int64_t iters) {
+  std::vector<double> flops(static_cast<size_t>(threads), 0.0);
+  struct Ctx {
+    int64_t iters;
+    double* flops;
+    volatile float sink;
+  } ctx{iters, flops.data(), 0.0f};
+  kernels::RunChunks(threads, threads, [](void* p, int64_t c) {
+    auto& x = *static_cast<Ctx*>(p);
+    const float v = HWY_DYNAMIC_DISPATCH(FmaLoop)(x.iters, &x.flops[c]);
+    if (c == 0) x.sink = v;
+  }, &ctx);
+  double total = 0.0;
+  for (double f : flops) total += f;
+  return total;
+}
+
 double MeasurePeakGflops(int threads) {
   double best = 0.0;
   for (int rep = 0; rep < 3; ++rep) {
-    double total = 0.0;
-    volatile float sink = 0.0f;
     const double t0 = Now();
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-    {
-      double flops = 0.0;
-      sink = sink + HWY_DYNAMIC_DISPATCH(FmaLoop)(20'000'000, &flops);
-      total += flops;
-    }
-    best = std::max(best, total / (Now() - t0) / 1e9);
+    const double flops = FmaBurst(threads, 20'000'000);
+    best = std::max(best, flops / (Now() - t0) / 1e9);
   }
   return best;
 }
@@ -94,14 +106,17 @@ double MeasureBandwidthGbs(int threads) {
   std::vector<float> buf(n, 1.0f);
   double best = 0.0;
   for (int rep = 0; rep < 3; ++rep) {
-    volatile float sink = 0.0f;
+    struct Ctx {
+      const float* buf;
+      size_t chunk;
+      volatile float sink;
+    } ctx{buf.data(), n / static_cast<size_t>(threads), 0.0f};
     const double t0 = Now();
-#pragma omp parallel num_threads(threads)
-    {
-      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-      const size_t chunk = n / static_cast<size_t>(nt);
-      sink = sink + HWY_DYNAMIC_DISPATCH(ReadLoop)(buf.data() + chunk * static_cast<size_t>(t), chunk);
-    }
+    kernels::RunChunks(threads, threads, [](void* p, int64_t c) {
+      auto& x = *static_cast<Ctx*>(p);
+      const float v = HWY_DYNAMIC_DISPATCH(ReadLoop)(x.buf + x.chunk * static_cast<size_t>(c), x.chunk);
+      if (c == 0) x.sink = v;
+    }, &ctx);
     best = std::max(best, static_cast<double>(n) * sizeof(float) / (Now() - t0) / 1e9);
   }
   return best;

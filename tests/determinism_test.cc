@@ -2,14 +2,19 @@
 // the SIMD target. Kernel level (random shapes and weight types) and model level (logits in
 // batches, whole generations across threads and targets).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include "denoiser/denoiser.h"
 #include "engine/engine.h"
 #include "kernels/kernels.h"
 #include "kernels/packed.h"
+#include "kernels/parallel.h"
 #include "kernels/simd.h"
 #include "tests/test_util.h"
 
@@ -115,6 +120,54 @@ TEST(Determinism, PackedMatMulEqualsReference) {
       }
     }
   }
+}
+
+// The worker pool behind every kernel: each item runs exactly once, on the threads asked for,
+// whether the caller is alone, nested inside a job, or one of several threads calling at once.
+TEST(Parallel, EveryItemRunsOnceWhateverTheCallers) {
+  Restore restore;
+  constexpr int64_t kItems = 1000;
+  auto run = [](int64_t chunk, std::vector<std::atomic<int>>& seen, std::set<std::thread::id>* ids) {
+    std::mutex mu;
+    kernels::ParallelChunks(kItems, chunk, 1e6, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) seen[static_cast<size_t>(i)].fetch_add(1);
+      if (ids != nullptr) {
+        const std::lock_guard<std::mutex> lock(mu);
+        ids->insert(std::this_thread::get_id());
+      }
+    });
+  };
+  for (int threads : {2, 3, 2, 1}) {  // the pool grows, then serves fewer threads
+    kernels::SetThreads(threads);
+    std::vector<std::atomic<int>> seen(kItems);
+    std::set<std::thread::id> ids;
+    run(7, seen, &ids);
+    for (int64_t i = 0; i < kItems; ++i) ASSERT_EQ(seen[static_cast<size_t>(i)].load(), 1) << "item " << i;
+    EXPECT_EQ(ids.size(), static_cast<size_t>(threads)) << "threads=" << threads;
+  }
+  // nested: a job's chunks call ParallelChunks again (run on the calling worker)
+  kernels::SetThreads(2);
+  std::vector<std::atomic<int>> inner(kItems * 4);
+  kernels::ParallelChunks(4, 1, 1e9, [&](int64_t b, int64_t e) {
+    for (int64_t o = b; o < e; ++o) {
+      kernels::ParallelChunks(kItems, 10, 1e6, [&](int64_t ib, int64_t ie) {
+        for (int64_t i = ib; i < ie; ++i) inner[static_cast<size_t>(o * kItems + i)].fetch_add(1);
+      });
+    }
+  });
+  for (const auto& v : inner) ASSERT_EQ(v.load(), 1);
+  // concurrent callers: one holds the pool, the others run their items themselves
+  std::vector<std::vector<std::atomic<int>>> per(4);
+  for (auto& v : per) v = std::vector<std::atomic<int>>(kItems);
+  std::vector<std::thread> callers;
+  for (int c = 0; c < 4; ++c) {
+    callers.emplace_back([&, c] {
+      for (int rep = 0; rep < 200; ++rep) run(3, per[static_cast<size_t>(c)], nullptr);
+    });
+  }
+  for (auto& t : callers) t.join();
+  for (const auto& v : per)
+    for (const auto& n : v) ASSERT_EQ(n.load(), 200);
 }
 
 TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
