@@ -1,8 +1,9 @@
 // The worker pool behind RunChunks (kernels/parallel.h).
 //
 // A job is published by bumping `generation_`; each worker spins on it (then sleeps on a condition
-// variable after ~2 ms without work, so an idle process does not burn its cores), runs its share
-// of the chunks and decrements `pending_`; the caller runs share 0 and spins until `pending_` is 0.
+// variable after ~2 ms without work, so an idle process does not burn its cores), claims chunks
+// from `next_` until none is left and decrements `pending_`; the caller claims chunks too, then
+// spins until `pending_` is 0.
 #include "kernels/parallel.h"
 
 #include <sched.h>
@@ -56,6 +57,7 @@ class Pool {
     body_ = body;
     ctx_ = ctx;
     pending_.store(threads - 1, std::memory_order_relaxed);
+    next_.store(0, std::memory_order_relaxed);
     const uint64_t g = generation_.load(std::memory_order_relaxed);
     // publishes the fields above to the workers that load this generation
     generation_.fetch_add((((g >> 8) + 1) << 8 | static_cast<uint64_t>(threads)) - g, std::memory_order_seq_cst);
@@ -63,18 +65,17 @@ class Pool {
       { const std::lock_guard<std::mutex> lock(mu_); }  // a sleeper is either waiting or sees it
       cv_.notify_all();
     }
-    RunShare(0, threads);
+    RunShare();
     for (int i = 0; pending_.load(std::memory_order_acquire) != 0; ++i) Wait(i);
     busy_.store(false, std::memory_order_release);
     return true;
   }
 
  private:
-  void RunShare(int i, int threads) {
-    const int64_t per = (n_chunks_ + threads - 1) / threads;
-    const int64_t end = (i + 1) * per < n_chunks_ ? (i + 1) * per : n_chunks_;
+  // Claims chunks until none is left.
+  void RunShare() {
     t_in_job = true;
-    for (int64_t c = i * per; c < end; ++c) body_(ctx_, c);
+    for (int64_t c; (c = next_.fetch_add(1, std::memory_order_relaxed)) < n_chunks_;) body_(ctx_, c);
     t_in_job = false;
   }
 
@@ -122,7 +123,7 @@ class Pool {
       seen = Next(seen);
       const int threads = static_cast<int>(seen & 0xFF);
       if (index < threads) {
-        RunShare(index, threads);
+        RunShare();
         pending_.fetch_sub(1, std::memory_order_release);
       }
     }
@@ -131,6 +132,7 @@ class Pool {
   std::atomic<bool> busy_{false}, oversubscribed_{false};
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0}, sleepers_{0};
+  alignas(64) std::atomic<int64_t> next_{0};  // the next chunk to claim
   // the job: written by the caller before it publishes a generation, read by the workers that
   // take part in it (the caller writes the next job only after they are done)
   int64_t n_chunks_ = 0;

@@ -14,8 +14,9 @@
 
 namespace sculpt::kernels {
 
-// Runs body(ctx, c) for every chunk c in [0, n_chunks) on `threads` threads (the caller is one of
-// them); thread i takes the contiguous chunks [i * per, (i + 1) * per), per = ceil(n / threads).
+// Runs body(ctx, c) for every chunk c in [0, n_chunks) on up to `threads` threads (the caller is
+// one of them). Threads claim chunks one at a time from a shared counter, so a worker that starts
+// late or runs on a slow vCPU takes fewer; which thread runs a chunk never changes its result.
 // Runs everything on the caller when threads < 2, when called from inside a job (nested), or when
 // another thread's job holds the pool (concurrent callers: results are the same, only slower).
 void RunChunks(int threads, int64_t n_chunks, void (*body)(void* ctx, int64_t c), void* ctx);

@@ -3,6 +3,7 @@
 // batches, whole generations across threads and targets).
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -132,8 +133,12 @@ TEST(Parallel, EveryItemRunsOnceWhateverTheCallers) {
     kernels::ParallelChunks(kItems, chunk, 1e6, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) seen[static_cast<size_t>(i)].fetch_add(1);
       if (ids != nullptr) {
-        const std::lock_guard<std::mutex> lock(mu);
-        ids->insert(std::this_thread::get_id());
+        {
+          const std::lock_guard<std::mutex> lock(mu);
+          ids->insert(std::this_thread::get_id());
+        }
+        // chunks are claimed from a shared counter: slow ones let every worker wake and claim
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
       }
     });
   };
