@@ -139,7 +139,8 @@ nlohmann::json RunKernelBench(const KernelBenchOptions& o) {
   std::mt19937 rng(1);
   // An FMA burst of about 2 ms at the peak just measured.
   const double flops_per_iter = FmaBurst(o.threads, 1000) / 1000.0 / o.threads;
-  const auto burst_iters = static_cast<int64_t>(2e-3 * r["peak_gflops"].get<double>() * 1e9 / o.threads / flops_per_iter);
+  const double burst_flops_per_thread = 2e-3 * r["peak_gflops"].get<double>() * 1e9 / o.threads;
+  const auto burst_iters = static_cast<int64_t>(burst_flops_per_thread / flops_per_iter);
   const double burst_flops = FmaBurst(o.threads, burst_iters);
 
   std::vector<Shape> shapes = {{512, 256, "tiny output"}, {512, 256, "tiny ffn_up"}, {256, 512, "tiny ffn_down"}};
@@ -198,7 +199,8 @@ nlohmann::json RunKernelBench(const KernelBenchOptions& o) {
         const double gflops = flops / t[0] / 1e9, window_peak = burst_flops / t[1] / 1e9;
         nlohmann::json e = {{"dtype", std::string(traits.name)}, {"shape", s.name}, {"m", m},
                             {"n", s.n}, {"k", s.k}, {"gflops", gflops},
-                            {"window_peak_gflops", window_peak}, {"peak_fraction", gflops / window_peak}};
+                            {"window_peak_gflops", window_peak},
+                            {"peak_fraction", gflops / window_peak}};
         if (o.threads > 1) {
           e["one_thread_gflops"] = flops / t[2] / 1e9;
           e["vs_one_thread"] = t[2] / t[0];

@@ -114,7 +114,8 @@ double MeasureBandwidthGbs(int threads) {
     const double t0 = Now();
     kernels::RunChunks(threads, threads, [](void* p, int64_t c) {
       auto& x = *static_cast<Ctx*>(p);
-      const float v = HWY_DYNAMIC_DISPATCH(ReadLoop)(x.buf + x.chunk * static_cast<size_t>(c), x.chunk);
+      const float* part = x.buf + x.chunk * static_cast<size_t>(c);
+      const float v = HWY_DYNAMIC_DISPATCH(ReadLoop)(part, x.chunk);
       if (c == 0) x.sink = v;
     }, &ctx);
     best = std::max(best, static_cast<double>(n) * sizeof(float) / (Now() - t0) / 1e9);

@@ -60,7 +60,8 @@ class Pool {
     next_.store(0, std::memory_order_relaxed);
     const uint64_t g = generation_.load(std::memory_order_relaxed);
     // publishes the fields above to the workers that load this generation
-    generation_.fetch_add((((g >> 8) + 1) << 8 | static_cast<uint64_t>(threads)) - g, std::memory_order_seq_cst);
+    const uint64_t next = ((g >> 8) + 1) << 8 | static_cast<uint64_t>(threads);
+    generation_.fetch_add(next - g, std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0) {
       { const std::lock_guard<std::mutex> lock(mu_); }  // a sleeper is either waiting or sees it
       cv_.notify_all();
@@ -75,7 +76,9 @@ class Pool {
   // Claims chunks until none is left.
   void RunShare() {
     t_in_job = true;
-    for (int64_t c; (c = next_.fetch_add(1, std::memory_order_relaxed)) < n_chunks_;) body_(ctx_, c);
+    for (int64_t c; (c = next_.fetch_add(1, std::memory_order_relaxed)) < n_chunks_;) {
+      body_(ctx_, c);
+    }
     t_in_job = false;
   }
 
@@ -99,7 +102,9 @@ class Pool {
       workers_.emplace_back([this, index, seen] { Work(index, seen); });
       workers_.back().detach();  // the pool lives until the process ends
     }
-    if (static_cast<int>(workers_.size()) + 1 > UsableCores()) oversubscribed_.store(true, std::memory_order_relaxed);
+    if (static_cast<int>(workers_.size()) + 1 > UsableCores()) {
+      oversubscribed_.store(true, std::memory_order_relaxed);
+    }
   }
 
   // Spins on `generation_` for about 2 ms, then sleeps until it changes; returns the new value.
@@ -109,7 +114,8 @@ class Pool {
       const uint64_t g = generation_.load(std::memory_order_acquire);
       if (g != seen) return g;
       Wait(i);
-      if ((i & 1023) == 1023 && std::chrono::steady_clock::now() - start > std::chrono::milliseconds(2)) {
+      const auto idle = std::chrono::milliseconds(2);
+      if ((i & 1023) == 1023 && std::chrono::steady_clock::now() - start > idle) {
         std::unique_lock<std::mutex> lock(mu_);
         sleepers_.fetch_add(1, std::memory_order_seq_cst);
         cv_.wait(lock, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
