@@ -249,31 +249,22 @@ void MatMulPacked(const float* x, int64_t m, const PackedMatrix& w, float* y) {
     });
     return;
   }
-  const bool simd = target != SimdTarget::kScalar;
+  // Rows [r0, r0 + rows) of x over tiles [t0, t0 + n): the per-target float kernel.
+  const auto tiles = target == SimdTarget::kScalar ? PackedTilesScalar : PackedTilesSimd;
+  const auto run = [&](int64_t r0, int64_t rows, int64_t t0, int64_t n) {
+    tiles(x + r0 * w.cols, rows, w, t0, n, y + r0 * w.rows, w.rows);
+  };
   // Threads split the tiles: each streams its share of the weights, but interleaves all of x
   // (kernels/packed_tile.cc). When the weights per k are under twice x's bytes per k, splitting
   // the rows instead duplicates the cheaper of the two (small matrices at large m: 1.05-1.1x on
   // the tiny shapes at M >= 256, two threads).
   if (Threads() > 1 && static_cast<double>(w.n_tiles) * BytesPerK(w.format) <= 8.0 * m) {
-    const int64_t rows = (m + Threads() - 1) / Threads();
-    ParallelChunks(m, rows, static_cast<double>(w.rows) * w.cols, [&](int64_t r0, int64_t r1) {
-      const float* xr = x + r0 * w.cols;
-      float* yr = y + r0 * w.rows;
-      if (simd) {
-        PackedTilesSimd(xr, r1 - r0, w, 0, w.n_tiles, yr, w.rows);
-      } else {
-        PackedTilesScalar(xr, r1 - r0, w, 0, w.n_tiles, yr, w.rows);
-      }
-    });
+    ParallelChunks(m, (m + Threads() - 1) / Threads(), static_cast<double>(w.rows) * w.cols,
+                   [&](int64_t r0, int64_t r1) { run(r0, r1 - r0, 0, w.n_tiles); });
     return;
   }
-  ParallelChunks(w.n_tiles, chunk, static_cast<double>(m) * w.cols * kTile, [&](int64_t t0, int64_t t1) {
-    if (simd) {
-      PackedTilesSimd(x, m, w, t0, t1 - t0, y, w.rows);
-    } else {
-      PackedTilesScalar(x, m, w, t0, t1 - t0, y, w.rows);
-    }
-  });
+  ParallelChunks(w.n_tiles, chunk, static_cast<double>(m) * w.cols * kTile,
+                 [&](int64_t t0, int64_t t1) { run(0, m, t0, t1 - t0); });
 }
 
 }  // namespace sculpt::kernels

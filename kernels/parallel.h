@@ -1,6 +1,6 @@
-// Static work partitioning over output rows/columns, run on a small pool of spinning workers.
-// The partition of items into chunks does not depend on the thread count, and small problems
-// never fork.
+// Work split over output rows/columns, run on a small pool of spinning workers. The partition of
+// items into chunks does not depend on the thread count (threads only decide who runs a chunk),
+// and small problems never fork.
 //
 // Why not OpenMP: on these 2-vCPU virtual machines an empty `omp parallel for` over two threads
 // costs about 3 us (fork and join), and the tiny models' products take 10-40 us. The pool below
