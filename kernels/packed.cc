@@ -216,6 +216,55 @@ PackedMatrix Pack(const WeightMatrix& w) {
   return p;
 }
 
+namespace {
+
+// Threads split the tiles by default: each streams its share of the weights, but reads all of x
+// (the float kernel interleaves it, kernels/packed_tile.cc; the int8 kernel reads x quantized by
+// one thread, so the other pulls it from that core's cache). Splitting the rows instead makes
+// every thread read all the weights and only its own rows of x. That is the cheaper copy when
+//  - the weights per k are under twice x's bytes per k (small matrices at large m: 1.05-1.1x on
+//    the tiny shapes at M >= 256, two threads, float), or
+//  - the whole matrix is small (at most 1 MiB: it comes from L2 or L3) and each thread has at
+//    least 4 (int8) or 8 (float) rows to amortize the second read; each thread then also quantizes
+//    its own rows. Tiny shapes, two threads: int8 1.4-1.5x -> 1.8-2.1x faster than float at
+//    M = 32-256; float 1.03-1.06x at M = 32-64.
+bool SplitRows(const PackedMatrix& w, int64_t m, bool int8) {
+  if (Threads() < 2) return false;
+  if (static_cast<double>(w.n_tiles) * BytesPerK(w.format) <= 8.0 * m) return true;
+  return w.bytes() <= (size_t{1} << 20) && m >= (int8 ? 4 : 8) * Threads();
+}
+
+using IntTilesFn = void (*)(const QuantizedRows&, const PackedMatrix&, int64_t, int64_t, float*,
+                            int64_t);
+
+void MatMulInt8(const float* x, int64_t m, const PackedMatrix& w, float* y, IntTilesFn tiles) {
+  if (SplitRows(w, m, true)) {
+    // Rows in multiples of 4 (the kernel's register tile); a row's result is the same in any.
+    const int64_t rows = ((m + Threads() - 1) / Threads() + 3) / 4 * 4;
+    ParallelChunks(m, rows, static_cast<double>(w.rows) * w.cols / 4, [&](int64_t r0, int64_t r1) {
+      thread_local QuantizedRows part;  // this chunk's rows, quantized on the thread that runs it
+      QuantizeRows(x + r0 * w.cols, r1 - r0, w.cols, w.block, &part);
+      tiles(part, w, 0, w.n_tiles, y + r0 * w.rows, w.rows);
+    });
+    return;
+  }
+  // One contiguous range of tiles per thread (even-sized, so register tiles pair up): every output
+  // is one chain whichever thread computes it, so the split changes no result.
+  const int64_t per_thread = (w.n_tiles + Threads() - 1) / Threads();
+  const int64_t chunk = std::max<int64_t>(2, (per_thread + 1) / 2 * 2);
+  thread_local QuantizedRows rows;
+  QuantizedRows& xq = rows;  // captured by reference: the workers read this thread's rows
+  QuantizeRows(x, m, w.cols, w.block, &xq);
+  // int8 products run ~4x the float rate: fork above ~4M multiply-adds, or when streaming the
+  // weights (a few hundred KB and up) is the cost
+  const double cost = static_cast<double>(m) * w.cols * kTile / 20 +
+                      static_cast<double>(w.cols) * BytesPerK(w.format) / 2;
+  ParallelChunks(w.n_tiles, chunk, cost,
+                 [&](int64_t t0, int64_t t1) { tiles(xq, w, t0, t1, y, w.rows); });
+}
+
+}  // namespace
+
 void MatMulPacked(const float* x, int64_t m, const PackedMatrix& w, float* y) {
   if (m == 0 || w.rows == 0) return;
   if (g_backend == Backend::kBlas && !w.dense.empty()) {
@@ -226,27 +275,11 @@ void MatMulPacked(const float* x, int64_t m, const PackedMatrix& w, float* y) {
     return;
   }
   const SimdTarget target = CurrentSimdTarget();
-  // One contiguous range of tiles per thread (even-sized, so register tiles pair up): every output
-  // is one chain whichever thread computes it, so the split changes no result.
-  const int64_t per_thread = (w.n_tiles + Threads() - 1) / Threads();
-  const int64_t chunk = std::max<int64_t>(2, (per_thread + 1) / 2 * 2);
   if (w.format == PanelFormat::kU8Quads || w.format == PanelFormat::kU4Quads) {
-    thread_local QuantizedRows rows;
-    QuantizedRows& xq = rows;  // captured by reference: the workers read this thread's rows
-    QuantizeRows(x, m, w.cols, w.block, &xq);
-    ParallelChunks(w.n_tiles, chunk,
-                   // int8 products run ~4x the float rate: fork above ~4M multiply-adds, or
-                   // when streaming the weights (a few hundred KB and up) is the cost
-                   static_cast<double>(m) * w.cols * kTile / 20 + static_cast<double>(w.cols) * BytesPerK(w.format) / 2,
-                   [&](int64_t t0, int64_t t1) {
-      if (target == SimdTarget::kScalar) {
-        IntTilesScalar(xq, w, t0, t1, y, w.rows);
-      } else if (target == SimdTarget::kAvx512 && CpuHasVnni()) {
-        IntTilesVnni(xq, w, t0, t1, y, w.rows);
-      } else {
-        IntTilesAvx2(xq, w, t0, t1, y, w.rows);
-      }
-    });
+    MatMulInt8(x, m, w, y,
+               target == SimdTarget::kScalar                   ? IntTilesScalar
+               : target == SimdTarget::kAvx512 && CpuHasVnni() ? IntTilesVnni
+                                                               : IntTilesAvx2);
     return;
   }
   // Rows [r0, r0 + rows) of x over tiles [t0, t0 + n): the per-target float kernel.
@@ -254,15 +287,13 @@ void MatMulPacked(const float* x, int64_t m, const PackedMatrix& w, float* y) {
   const auto run = [&](int64_t r0, int64_t rows, int64_t t0, int64_t n) {
     tiles(x + r0 * w.cols, rows, w, t0, n, y + r0 * w.rows, w.rows);
   };
-  // Threads split the tiles: each streams its share of the weights, but interleaves all of x
-  // (kernels/packed_tile.cc). When the weights per k are under twice x's bytes per k, splitting
-  // the rows instead duplicates the cheaper of the two (small matrices at large m: 1.05-1.1x on
-  // the tiny shapes at M >= 256, two threads).
-  if (Threads() > 1 && static_cast<double>(w.n_tiles) * BytesPerK(w.format) <= 8.0 * m) {
+  if (SplitRows(w, m, false)) {
     ParallelChunks(m, (m + Threads() - 1) / Threads(), static_cast<double>(w.rows) * w.cols,
                    [&](int64_t r0, int64_t r1) { run(r0, r1 - r0, 0, w.n_tiles); });
     return;
   }
+  const int64_t per_thread = (w.n_tiles + Threads() - 1) / Threads();
+  const int64_t chunk = std::max<int64_t>(2, (per_thread + 1) / 2 * 2);
   ParallelChunks(w.n_tiles, chunk, static_cast<double>(m) * w.cols * kTile,
                  [&](int64_t t0, int64_t t1) { run(0, m, t0, t1 - t0); });
 }
