@@ -6,6 +6,7 @@
 // spins until `pending_` is 0.
 #include "kernels/parallel.h"
 
+#include <pthread.h>
 #include <sched.h>
 
 #include <atomic>
@@ -149,14 +150,27 @@ class Pool {
   std::condition_variable cv_;
 };
 
+// The pool; replaced in a child process after fork(), which inherits the pool's state but none of
+// its worker threads (a job there would wait forever for them). The old pool is left as it is.
+std::atomic<Pool*> g_pool{nullptr};
+std::once_flag g_pool_once;
+
+Pool* ThePool() {
+  std::call_once(g_pool_once, [] {
+    g_pool.store(new Pool, std::memory_order_release);  // never destroyed: detached workers may
+                                                       // still spin at exit
+    pthread_atfork(nullptr, nullptr, [] { g_pool.store(new Pool, std::memory_order_release); });
+  });
+  return g_pool.load(std::memory_order_acquire);
+}
+
 }  // namespace
 
 void RunChunks(int threads, int64_t n_chunks, void (*body)(void* ctx, int64_t c), void* ctx) {
   if (threads > n_chunks) threads = static_cast<int>(n_chunks);
   if (threads > Pool::kMaxThreads) threads = Pool::kMaxThreads;
   if (threads >= 2 && !t_in_job) {
-    static Pool* const pool = new Pool;  // never destroyed: detached workers may still spin at exit
-    if (pool->TryRun(threads, n_chunks, body, ctx)) return;
+    if (ThePool()->TryRun(threads, n_chunks, body, ctx)) return;
   }
   for (int64_t c = 0; c < n_chunks; ++c) body(ctx, c);
 }

@@ -11,6 +11,10 @@
 #include <set>
 #include <thread>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "denoiser/denoiser.h"
 #include "engine/engine.h"
 #include "kernels/kernels.h"
@@ -173,6 +177,43 @@ TEST(Parallel, EveryItemRunsOnceWhateverTheCallers) {
   for (auto& t : callers) t.join();
   for (const auto& v : per)
     for (const auto& n : v) ASSERT_EQ(n.load(), 200);
+}
+
+// A child process after fork() inherits the pool but none of its workers: its jobs must still
+// finish (on a fresh pool) rather than wait forever for threads that do not exist.
+TEST(Parallel, ForkedChildRunsJobs) {
+  Restore restore;
+  kernels::SetThreads(2);
+  constexpr int64_t kItems = 500;
+  const auto count_once = [] {
+    std::vector<std::atomic<int>> seen(kItems);
+    std::mutex mu;
+    std::set<std::thread::id> ids;
+    kernels::ParallelChunks(kItems, 5, 1e6, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) seen[static_cast<size_t>(i)].fetch_add(1);
+      { const std::lock_guard<std::mutex> lock(mu); ids.insert(std::this_thread::get_id()); }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    });
+    for (const auto& v : seen) if (v.load() != 1) return 1;
+    return ids.size() == 2 ? 0 : 2;
+  };
+  ASSERT_EQ(count_once(), 0);  // the parent's pool has its worker
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(count_once());
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 400 && (done = waitpid(child, &status, WNOHANG)) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (done == 0) {
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+    FAIL() << "the child's job did not finish in 20 s";
+  }
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: an item ran other than once; 2: not on two threads";
+  EXPECT_EQ(count_once(), 0);  // the parent's pool is untouched
 }
 
 TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
