@@ -226,8 +226,8 @@ namespace {
 //    the tiny shapes at M >= 256, two threads, float), or
 //  - the whole matrix is small (at most 1 MiB: it comes from L2 or L3) and each thread has at
 //    least 4 (int8) or 8 (float) rows to amortize the second read; each thread then also quantizes
-//    its own rows. Tiny shapes, two threads: int8 1.4-1.5x -> 1.8-2.1x faster than float at
-//    M = 32-256; float 1.03-1.06x at M = 32-64.
+//    its own rows. Tiny shapes, two threads: int8 1.3-1.6x -> 1.8-2.2x the float path at
+//    M = 32-256; float 1.04-1.07x at M = 32-64.
 bool SplitRows(const PackedMatrix& w, int64_t m, bool int8) {
   if (Threads() < 2) return false;
   if (static_cast<double>(w.n_tiles) * BytesPerK(w.format) <= 8.0 * m) return true;
