@@ -236,6 +236,44 @@ SCULPT_AVX2 inline void ColumnSums(const __m256i a[4], __m256i out[2]) {
   out[1] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[2], a[3]), 0xD8);
 }
 
+// The float part of block b for rows [i, i + MR) of tile t: sums[r][h] holds the exact integer
+// dot products of columns 8h..8h+7 (kernels/int8_matmul.h gives the operations).
+template <int MR, bool kMin>
+SCULPT_AVX2 inline void AddBlockAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix& w,
+                                     int64_t t, int64_t b, const __m256i sums[MR][2],
+                                     __m256 acc[MR][2]) {
+  const int64_t nb = w.cols / w.block;
+  const float* sc = ScalesOf(w, t, b);
+  for (int r = 0; r < MR; ++r) {
+    const float d = x.d[static_cast<size_t>((i + r) * nb + b)];
+    const int32_t s = x.sum[static_cast<size_t>((i + r) * nb + b)];
+    const __m256 dv = _mm256_set1_ps(d);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i corr = _mm256_sub_epi32(sums[r][h], _mm256_set1_epi32(w.offset * s));
+      const __m256 scale = _mm256_loadu_ps(sc + h * 8);
+      acc[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(corr), _mm256_mul_ps(dv, scale), acc[r][h]);
+      if constexpr (kMin) {
+        const __m256 mn = _mm256_loadu_ps(sc + nb * kTile + h * 8);
+        acc[r][h] = _mm256_fmadd_ps(_mm256_set1_ps(static_cast<float>(-s)),
+                                    _mm256_mul_ps(dv, mn), acc[r][h]);
+      }
+    }
+  }
+}
+
+// Rows [0, MR) of tile t into y (only the columns that exist).
+template <int MR>
+SCULPT_AVX2 inline void StoreTileAvx2(const __m256 acc[MR][2], const PackedMatrix& w, int64_t t,
+                                      float* y, int64_t ldy) {
+  const int64_t cols = ColsOf(w, t);
+  alignas(32) float out[kTile];
+  for (int r = 0; r < MR; ++r) {
+    _mm256_store_ps(out, acc[r][0]);
+    _mm256_store_ps(out + 8, acc[r][1]);
+    std::memcpy(y + r * ldy + t * kTile, out, static_cast<size_t>(cols) * sizeof(float));
+  }
+}
+
 template <int MR, bool kMin>
 SCULPT_AVX2 void MicroAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix& w, int64_t t,
                            float* y, int64_t ldy) {
@@ -261,31 +299,11 @@ SCULPT_AVX2 void MicroAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix
         for (int g = 0; g < 4; ++g) is[r][g] = _mm256_add_epi32(is[r][g], _mm256_madd_epi16(wa[g], xa));
       }
     }
-    const float* sc = ScalesOf(w, t, b);
-    for (int r = 0; r < MR; ++r) {
-      __m256i sums[2];
-      ColumnSums(is[r], sums);
-      const float d = x.d[static_cast<size_t>((i + r) * nb + b)];
-      const int32_t s = x.sum[static_cast<size_t>((i + r) * nb + b)];
-      const __m256 dv = _mm256_set1_ps(d);
-      for (int h = 0; h < 2; ++h) {
-        const __m256i corr = _mm256_sub_epi32(sums[h], _mm256_set1_epi32(w.offset * s));
-        const __m256 scale = _mm256_loadu_ps(sc + h * 8);
-        acc[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(corr), _mm256_mul_ps(dv, scale), acc[r][h]);
-        if constexpr (kMin) {
-          const __m256 mn = _mm256_loadu_ps(sc + nb * kTile + h * 8);
-          acc[r][h] = _mm256_fmadd_ps(_mm256_set1_ps(static_cast<float>(-s)), _mm256_mul_ps(dv, mn), acc[r][h]);
-        }
-      }
-    }
+    __m256i sums[MR][2];
+    for (int r = 0; r < MR; ++r) ColumnSums(is[r], sums[r]);
+    AddBlockAvx2<MR, kMin>(x, i, w, t, b, sums, acc);
   }
-  const int64_t cols = ColsOf(w, t);
-  alignas(32) float out[kTile];
-  for (int r = 0; r < MR; ++r) {
-    _mm256_store_ps(out, acc[r][0]);
-    _mm256_store_ps(out + 8, acc[r][1]);
-    std::memcpy(y + r * ldy + t * kTile, out, static_cast<size_t>(cols) * sizeof(float));
-  }
+  StoreTileAvx2<MR>(acc, w, t, y, ldy);
 }
 
 // Nibble weights: vpmaddubsw multiplies the unsigned nibbles by x's signed bytes and adds pairs
@@ -324,29 +342,9 @@ SCULPT_AVX2 void MicroAvx2Nib(const QuantizedRows& x, int64_t i, const PackedMat
         }
       }
     }
-    const float* sc = ScalesOf(w, t, b);
-    for (int r = 0; r < MR; ++r) {
-      const float d = x.d[static_cast<size_t>((i + r) * nb + b)];
-      const int32_t s = x.sum[static_cast<size_t>((i + r) * nb + b)];
-      const __m256 dv = _mm256_set1_ps(d);
-      for (int h = 0; h < 2; ++h) {
-        const __m256i corr = _mm256_sub_epi32(is[r][h], _mm256_set1_epi32(w.offset * s));
-        const __m256 scale = _mm256_loadu_ps(sc + h * 8);
-        acc[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(corr), _mm256_mul_ps(dv, scale), acc[r][h]);
-        if constexpr (kMin) {
-          const __m256 mn = _mm256_loadu_ps(sc + nb * kTile + h * 8);
-          acc[r][h] = _mm256_fmadd_ps(_mm256_set1_ps(static_cast<float>(-s)), _mm256_mul_ps(dv, mn), acc[r][h]);
-        }
-      }
-    }
+    AddBlockAvx2<MR, kMin>(x, i, w, t, b, is, acc);
   }
-  const int64_t cols = ColsOf(w, t);
-  alignas(32) float out[kTile];
-  for (int r = 0; r < MR; ++r) {
-    _mm256_store_ps(out, acc[r][0]);
-    _mm256_store_ps(out + 8, acc[r][1]);
-    std::memcpy(y + r * ldy + t * kTile, out, static_cast<size_t>(cols) * sizeof(float));
-  }
+  StoreTileAvx2<MR>(acc, w, t, y, ldy);
 }
 
 template <int MR, bool kNib, bool kMin>

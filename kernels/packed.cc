@@ -234,6 +234,13 @@ bool SplitRows(const PackedMatrix& w, int64_t m, bool int8) {
   return w.bytes() <= (size_t{1} << 20) && m >= (int8 ? 4 : 8) * Threads();
 }
 
+// Tiles per chunk when threads split the tiles: one contiguous, even-sized range per thread (so
+// register tiles pair up). Every output is one chain whichever thread computes it.
+int64_t TileChunk(const PackedMatrix& w) {
+  const int64_t per_thread = (w.n_tiles + Threads() - 1) / Threads();
+  return std::max<int64_t>(2, (per_thread + 1) / 2 * 2);
+}
+
 using IntTilesFn = void (*)(const QuantizedRows&, const PackedMatrix&, int64_t, int64_t, float*,
                             int64_t);
 
@@ -248,10 +255,6 @@ void MatMulInt8(const float* x, int64_t m, const PackedMatrix& w, float* y, IntT
     });
     return;
   }
-  // One contiguous range of tiles per thread (even-sized, so register tiles pair up): every output
-  // is one chain whichever thread computes it, so the split changes no result.
-  const int64_t per_thread = (w.n_tiles + Threads() - 1) / Threads();
-  const int64_t chunk = std::max<int64_t>(2, (per_thread + 1) / 2 * 2);
   thread_local QuantizedRows rows;
   QuantizedRows& xq = rows;  // captured by reference: the workers read this thread's rows
   QuantizeRows(x, m, w.cols, w.block, &xq);
@@ -259,7 +262,7 @@ void MatMulInt8(const float* x, int64_t m, const PackedMatrix& w, float* y, IntT
   // weights (a few hundred KB and up) is the cost
   const double cost = static_cast<double>(m) * w.cols * kTile / 20 +
                       static_cast<double>(w.cols) * BytesPerK(w.format) / 2;
-  ParallelChunks(w.n_tiles, chunk, cost,
+  ParallelChunks(w.n_tiles, TileChunk(w), cost,
                  [&](int64_t t0, int64_t t1) { tiles(xq, w, t0, t1, y, w.rows); });
 }
 
@@ -292,9 +295,7 @@ void MatMulPacked(const float* x, int64_t m, const PackedMatrix& w, float* y) {
                    [&](int64_t r0, int64_t r1) { run(r0, r1 - r0, 0, w.n_tiles); });
     return;
   }
-  const int64_t per_thread = (w.n_tiles + Threads() - 1) / Threads();
-  const int64_t chunk = std::max<int64_t>(2, (per_thread + 1) / 2 * 2);
-  ParallelChunks(w.n_tiles, chunk, static_cast<double>(m) * w.cols * kTile,
+  ParallelChunks(w.n_tiles, TileChunk(w), static_cast<double>(m) * w.cols * kTile,
                  [&](int64_t t0, int64_t t1) { run(0, m, t0, t1 - t0); });
 }
 
