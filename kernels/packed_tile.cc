@@ -201,7 +201,13 @@ HWY_INLINE void Micro(const float* HWY_RESTRICT xp, const PackedMatrix& w, int64
 // Register tiles for this target, MR rows x T tiles of accumulators: AVX-512 has 32 registers of
 // one tile each, AVX2 16 registers of half a tile.
 constexpr bool kWide = kLanes >= 16;
-constexpr int kMR1 = kWide ? 12 : 6, kT1 = kWide ? 2 : 1;  // 24 (12) accumulators
+// The float formats take 14 rows x 2 tiles on AVX-512 (28 accumulators, 2 weight vectors and one
+// broadcast: 31 registers); the quantized ones (--kernels float) need 4 more for scales and mins
+// and take 12. 14 rows against 12: 1.01-1.03x on the f32 8B shapes at M = 64-1024 (one process,
+// timed in turn, best of each, 1 and 2 threads): a block of weights is passed over by 5 row
+// groups at M = 64 instead of 6, and each weight loaded from L2/L3 feeds 28 FMAs instead of 24.
+constexpr int kMR0 = kWide ? 14 : 6;                        // 28 (12) accumulators
+constexpr int kMR1 = kWide ? 12 : 6, kT1 = kWide ? 2 : 1;  // 24 (12)
 constexpr int kMR2 = kWide ? 8 : 4, kT2 = kWide ? 3 : 1;   // 24 (8)
 constexpr int kMR3 = 4, kT3 = kWide ? 4 : 1;               // 16 (8)
 constexpr int kT4 = kWide ? 4 : 2;                         // one row: 4 (4)
@@ -241,15 +247,26 @@ HWY_NOINLINE void RowGroup(const float* xp, const PackedMatrix& w, int64_t t0, i
   }
 }
 
-// The row-group height AllRows uses for rows [i, m).
-HWY_INLINE int GroupRows(int64_t m, int64_t i) {
+// The row-group height AllRows uses for rows [i, m): the tallest tile that fits, where `top` is
+// kMR0 (float formats) or kMR1. The 14-row tile is not taken when it would leave 2 or 3 rows
+// (single-row groups): 16 rows go as 12 + 4.
+HWY_INLINE int GroupRows(int64_t m, int64_t i, int top) {
   const int64_t left = m - i;
+  if (top == kMR0 && kMR0 != kMR1 && left >= kMR0 && left - kMR0 != 2 && left - kMR0 != 3) {
+    return kMR0;
+  }
   return left >= kMR1 ? kMR1 : left >= kMR2 ? kMR2 : left >= kMR3 ? kMR3 : 1;
+}
+
+// The tallest row group of format F.
+template <PanelFormat F>
+constexpr int TopRows() {
+  return kQuantFmt(F) ? kMR1 : kMR0;
 }
 
 // Micro-kernel calls of a row group of mr rows over n tiles.
 HWY_INLINE int64_t GroupCalls(int mr, int64_t n) {
-  return mr == kMR1 ? CallsFor<kT1>(n) : mr == kMR2 ? CallsFor<kT2>(n) : mr == kMR3 ? CallsFor<kT3>(n) : CallsFor<kT4>(n);
+  return mr == kMR0 || mr == kMR1 ? CallsFor<kT1>(n) : mr == kMR2 ? CallsFor<kT2>(n) : mr == kMR3 ? CallsFor<kT3>(n) : CallsFor<kT4>(n);
 }
 
 // Rows [0, MR) of x, columns [k0, k1), into xp as [k - k0][MR].
@@ -286,10 +303,11 @@ HWY_INLINE void InterleaveGroup(const float* HWY_RESTRICT x, int64_t K, int64_t 
 // Columns [k0, k1) of all m rows of x, interleaved per row group: the group of MR rows starting
 // at row i occupies xp[i * kc, (i + MR) * kc) as [k - k0][MR].
 HWY_INLINE void Interleave(const float* x, int64_t m, int64_t K, int64_t k0, int64_t k1, int64_t kc,
-                           float* xp) {
+                           int top, float* xp) {
   for (int64_t i = 0; i < m;) {
-    const int mr = GroupRows(m, i);
-    if (mr == kMR1) InterleaveGroup<kMR1>(x + i * K, K, k0, k1, xp + i * kc);
+    const int mr = GroupRows(m, i, top);
+    if (mr == kMR0 && kMR0 != kMR1) InterleaveGroup<kMR0>(x + i * K, K, k0, k1, xp + i * kc);
+    else if (mr == kMR1) InterleaveGroup<kMR1>(x + i * K, K, k0, k1, xp + i * kc);
     else if (mr == kMR2) InterleaveGroup<kMR2>(x + i * K, K, k0, k1, xp + i * kc);
     else if (mr == kMR3) InterleaveGroup<kMR3>(x + i * K, K, k0, k1, xp + i * kc);
     else InterleaveGroup<1>(x + i * K, K, k0, k1, xp + i * kc);
@@ -301,20 +319,22 @@ HWY_INLINE void Interleave(const float* x, int64_t m, int64_t K, int64_t k0, int
 // block interleaved once, Interleave), each over column blocks of weights that every row group
 // passes over in turn. Two regimes (measured on Zen 5, 1 MiB L2, f32 8B shapes, one thread, each
 // against the other's blocking in the same process):
-//  - m < 192 (under 16 row groups): K in blocks of up to 4096 and column blocks of about 2 MiB.
+//  - m < 320 (under 23 row groups): K in blocks of up to 4096 and column blocks of about 2 MiB.
 //    Each tile of a block is one sequential stream of kc * 64 bytes, and long streams are what the
 //    prefetchers (and AheadCursor) keep up with; the later row groups re-read the block from L3.
 //    Against 512 x 256 KiB blocks: 1.3-1.5x at M = 8, 1.08-1.17x at M = 32, 1.09-1.14x at
 //    M = 64 (ffn shapes).
-//  - m >= 192: K in blocks of 1024 and column blocks of about 512 KiB, which stay in L2 while the
-//    many row groups pass over them: 1.03-1.05x the long-stream blocking at M = 256 and 1024
-//    (0.95x at M = 64, 0.98-0.99x at M = 128).
+//  - m >= 320: K in blocks of 1024 and column blocks of about 512 KiB, which stay in L2 while the
+//    many row groups pass over them: 1.00-1.06x the long-stream blocking at M = 512 and 1024
+//    (0.95x at M = 64, 0.98-0.99x at M = 128; at M = 256, with 14-row groups, 0.97-0.99x on one
+//    thread and 0.98-0.99x on two, so the switch moved from 192 to 320).
 template <PanelFormat F, bool kMin>
 void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
              int64_t ldy) {
   const int64_t K = w.cols;
   const int64_t unit = kQuantFmt(F) ? w.block : 1;
-  const bool reuse = m >= 192;
+  const bool reuse = m >= 320;
+  constexpr int top = TopRows<F>();
   const int64_t kc = std::min(K, std::max<int64_t>(unit, (reuse ? 1024 : 4096) / unit * unit));
   const int64_t block_bytes = kc * kBytesPerK(F);
   const int64_t kNc = std::max<int64_t>(2, (int64_t{reuse ? 512 : 2048} << 10) / block_bytes);
@@ -322,7 +342,7 @@ void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64
   if (xp.size() < static_cast<size_t>(m * kc)) xp.resize(static_cast<size_t>(m * kc));
   for (int64_t k0 = 0; k0 < K; k0 += kc) {
     const int64_t k1 = std::min(K, k0 + kc);
-    Interleave(x, m, K, k0, k1, kc, xp.data());
+    Interleave(x, m, K, k0, k1, kc, top, xp.data());
     for (int64_t n0 = t0; n0 < t1; n0 += kNc) {
       const int64_t n1 = std::min(t1, n0 + kNc);
       // the next block: the next column block, or the first one of the next k block; touched
@@ -335,20 +355,24 @@ void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64
       } else if (k1 < K) {
         next_t0 = t0, next_k0 = k1, next_t1 = std::min(t1, t0 + kNc);
       }
-      if (!kQuantFmt(F) && next_t0 >= 0 && GroupRows(m, 0) < m) {
+      if (!kQuantFmt(F) && next_t0 >= 0 && GroupRows(m, 0, top) < m) {
         const int64_t bytes = (std::min(K, next_k0 + kc) - next_k0) * kBytesPerK(F);
         ahead.base = w.values.data() + (next_t0 * K + next_k0) * kBytesPerK(F);
         ahead.seg_lines = (bytes + 63) / 64;
         ahead.seg_stride = K * kBytesPerK(F);
         ahead.n_segs = next_t1 - next_t0;
-        for (int64_t i = 0; i < m; i += GroupRows(m, i)) ahead.calls += GroupCalls(GroupRows(m, i), n1 - n0);
+        for (int64_t i = 0; i < m; i += GroupRows(m, i, top)) {
+          ahead.calls += GroupCalls(GroupRows(m, i, top), n1 - n0);
+        }
       }
       int64_t call = 0;
       for (int64_t i = 0; i < m;) {
         const float* xi = xp.data() + i * kc;
         float* yi = y + i * ldy;
-        const int mr = GroupRows(m, i);
-        if (mr == kMR1) RowGroup<F, kMin, kMR1, kT1>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
+        const int mr = GroupRows(m, i, top);
+        if (mr == kMR0 && kMR0 != kMR1) {
+          if constexpr (top == kMR0) RowGroup<F, kMin, kMR0, kT1>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
+        } else if (mr == kMR1) RowGroup<F, kMin, kMR1, kT1>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
         else if (mr == kMR2) RowGroup<F, kMin, kMR2, kT2>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
         else if (mr == kMR3) RowGroup<F, kMin, kMR3, kT3>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
         else RowGroup<F, kMin, 1, kT4>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
