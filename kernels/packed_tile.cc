@@ -361,8 +361,9 @@ void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64
         ahead.seg_lines = (bytes + 63) / 64;
         ahead.seg_stride = K * kBytesPerK(F);
         ahead.n_segs = next_t1 - next_t0;
-        for (int64_t i = 0; i < m; i += GroupRows(m, i, top)) {
-          ahead.calls += GroupCalls(GroupRows(m, i, top), n1 - n0);
+        for (int64_t i = 0, mr = 0; i < m; i += mr) {
+          mr = GroupRows(m, i, top);
+          ahead.calls += GroupCalls(static_cast<int>(mr), n1 - n0);
         }
       }
       int64_t call = 0;
