@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "kernels/parallel.h"
 #include "kernels/simd.h"
@@ -106,93 +107,184 @@ int64_t TilesPerBlock(const PackedMatrix& w) {
 
 namespace {
 
-SCULPT_VNNI inline __m512i Broadcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
+// vpdpbusd through inline asm: GCC 12 gives the intrinsic's operands only zmm0-15, so a register
+// tile of more than about 12 accumulators spills on every k (14 x 2 ran at half speed).
+SCULPT_VNNI inline __m512i DpBusd(__m512i acc, __m512i u8, __m512i s8) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
+  return acc;
 }
 
-// MR rows (from row i) x T tiles (from t) over all of K.
+// One row group's activations, interleaved so that every broadcast in the kernel is a constant
+// offset from one pointer: q as [K/4][MR][4] bytes, and per block b the row's d, offset * s and
+// -s as [nb][MR].
+struct GroupX {
+  const int8_t* q;
+  const float* d;
+  const int32_t* offset_s;
+  const float* neg_s;
+};
+
+// Row heights of the VNNI kernel's groups, tallest first: 14 rows x 2 tiles for byte weights (28
+// accumulators, 2 weight vectors, one broadcast), 12 x 2 for nibbles (2 more registers for the
+// high and low halves); then 8, 4 and single rows.
+template <bool kNib>
+constexpr int kTopRows = kNib ? 12 : 14;
+
+// The height of the group starting at row i of m: the tallest, unless that leaves 1-3 rows, which
+// would then run as single rows (each a pass over the weights).
+template <bool kNib>
+int VnniRows(int64_t m, int64_t i) {
+  const int64_t left = m - i;
+  constexpr int kTop = kTopRows<kNib>;
+  if (left >= kTop && (left == kTop || left - kTop >= 4)) return kTop;
+  return left >= 8 ? 8 : left >= 4 ? 4 : 1;
+}
+
+// All rows of x in the GroupX layout, group by group: the group at row i at offset i * K (q) and
+// i * nb (the rest).
+struct GroupedRows {
+  std::vector<int8_t> q;
+  std::vector<float> d, neg_s;
+  std::vector<int32_t> offset_s;
+  GroupX At(int64_t i, int64_t K, int64_t nb) const {
+    return {q.data() + i * K, d.data() + i * nb, offset_s.data() + i * nb, neg_s.data() + i * nb};
+  }
+};
+
+// Rows [i, i + mr) of x into g.
+void GroupRows(const QuantizedRows& x, int64_t i, int mr, int32_t offset, GroupedRows* g) {
+  const int64_t K = x.k, nb = K / x.block;
+  int32_t* q = reinterpret_cast<int32_t*>(g->q.data() + i * K);
+  for (int64_t k4 = 0; k4 < K / 4; ++k4)
+    for (int r = 0; r < mr; ++r) std::memcpy(q + k4 * mr + r, x.q.data() + (i + r) * K + 4 * k4, 4);
+  for (int64_t b = 0; b < nb; ++b) {
+    for (int r = 0; r < mr; ++r) {
+      const auto at = static_cast<size_t>(i * nb + b * mr + r);
+      const auto from = static_cast<size_t>((i + r) * nb + b);
+      g->d[at] = x.d[from];
+      g->offset_s[at] = offset * x.sum[from];
+      g->neg_s[at] = static_cast<float>(-x.sum[from]);
+    }
+  }
+}
+
+// The float sums of an MR x T tile: in registers when few (single rows and small groups), else in
+// an L1 array, read and written once per block, so that the integer sums keep the registers.
+template <int MR, int T, bool kRegs = (MR * T <= 8)>
+struct FloatSums {
+  __m512 v[MR][T];
+  SCULPT_VNNI __m512 Get(int r, int tt) const { return v[r][tt]; }
+  SCULPT_VNNI void Set(int r, int tt, __m512 a) { v[r][tt] = a; }
+};
+template <int MR, int T>
+struct FloatSums<MR, T, false> {
+  alignas(64) float v[MR][T][kTile];
+  SCULPT_VNNI __m512 Get(int r, int tt) const { return _mm512_load_ps(v[r][tt]); }
+  SCULPT_VNNI void Set(int r, int tt, __m512 a) { _mm512_store_ps(v[r][tt], a); }
+};
+
+// MR rows x T tiles (from tile t) over all of K: a block's integer sums in registers, then its
+// float part added to the float sums (FloatSums).
 template <int MR, int T, bool kNib, bool kMin>
-SCULPT_VNNI void MicroVnni(const QuantizedRows& x, int64_t i, const PackedMatrix& w, int64_t t,
-                           float* y, int64_t ldy) {
+SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, float* y, int64_t ldy) {
   const int64_t K = w.cols, B = w.block, nb = K / B;
-  const int8_t* xq = x.q.data() + i * K;
-  __m512 acc[MR][T];
-  for (int r = 0; r < MR; ++r)
-    for (int tt = 0; tt < T; ++tt) acc[r][tt] = _mm512_setzero_ps();
+  FloatSums<MR, T> acc;
+  _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r)
+    _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) acc.Set(r, tt, _mm512_setzero_ps());
   const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const int32_t* xq = reinterpret_cast<const int32_t*>(x.q);
   for (int64_t b = 0; b < nb; ++b) {
     __m512i is[MR][T];
-    for (int r = 0; r < MR; ++r)
-      for (int tt = 0; tt < T; ++tt) is[r][tt] = _mm512_setzero_si512();
+    _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r)
+      _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) is[r][tt] = _mm512_setzero_si512();
     if constexpr (kNib) {
       for (int64_t k = b * B; k < (b + 1) * B; k += 8) {
         __m512i lo[T], hi[T];
-        for (int tt = 0; tt < T; ++tt) {
+        _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
           const __m512i v = _mm512_loadu_si512(w.values.data() + ((t + tt) * (K / 8) + k / 8) * kTile * 4);
           lo[tt] = _mm512_and_si512(v, low4);
           hi[tt] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
         }
-        for (int r = 0; r < MR; ++r) {
-          const __m512i xa = Broadcast4(xq + r * K + k), xb = Broadcast4(xq + r * K + k + 4);
-          for (int tt = 0; tt < T; ++tt) {
-            is[r][tt] = _mm512_dpbusd_epi32(is[r][tt], lo[tt], xa);
-            is[r][tt] = _mm512_dpbusd_epi32(is[r][tt], hi[tt], xb);
+        const int32_t* xk = xq + (k / 4) * MR;
+        _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r) {
+          const __m512i xa = _mm512_set1_epi32(xk[r]), xb = _mm512_set1_epi32(xk[MR + r]);
+          _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
+            is[r][tt] = DpBusd(is[r][tt], lo[tt], xa);
+            is[r][tt] = DpBusd(is[r][tt], hi[tt], xb);
           }
         }
       }
     } else {
       for (int64_t k = b * B; k < (b + 1) * B; k += 4) {
         __m512i wv[T];
-        for (int tt = 0; tt < T; ++tt)
+        _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt)
           wv[tt] = _mm512_loadu_si512(w.values.data() + ((t + tt) * (K / 4) + k / 4) * kTile * 4);
-        for (int r = 0; r < MR; ++r) {
-          const __m512i xa = Broadcast4(xq + r * K + k);
-          for (int tt = 0; tt < T; ++tt) is[r][tt] = _mm512_dpbusd_epi32(is[r][tt], wv[tt], xa);
+        const int32_t* xk = xq + (k / 4) * MR;
+        _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r) {
+          const __m512i xa = _mm512_set1_epi32(xk[r]);
+          _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) is[r][tt] = DpBusd(is[r][tt], wv[tt], xa);
         }
       }
     }
-    for (int tt = 0; tt < T; ++tt) {
+    __m512 scale[T], mn[T];
+    _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
       const float* sc = ScalesOf(w, t + tt, b);
-      const __m512 scale = _mm512_loadu_ps(sc);
-      for (int r = 0; r < MR; ++r) {
-        const float d = x.d[static_cast<size_t>((i + r) * nb + b)];
-        const int32_t s = x.sum[static_cast<size_t>((i + r) * nb + b)];
-        const __m512i corr = _mm512_sub_epi32(is[r][tt], _mm512_set1_epi32(w.offset * s));
-        const __m512 dv = _mm512_set1_ps(d);
-        acc[r][tt] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(corr), _mm512_mul_ps(dv, scale), acc[r][tt]);
+      scale[tt] = _mm512_loadu_ps(sc);
+      mn[tt] = kMin ? _mm512_loadu_ps(sc + nb * kTile) : _mm512_setzero_ps();
+    }
+    _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r) {
+      const __m512 dv = _mm512_set1_ps(x.d[b * MR + r]);
+      const __m512i off = _mm512_set1_epi32(x.offset_s[b * MR + r]);
+      _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
+        const __m512 isum = _mm512_cvtepi32_ps(_mm512_sub_epi32(is[r][tt], off));
+        __m512 a = _mm512_fmadd_ps(isum, _mm512_mul_ps(dv, scale[tt]), acc.Get(r, tt));
         if constexpr (kMin) {
-          const __m512 mn = _mm512_loadu_ps(sc + nb * kTile);
-          acc[r][tt] = _mm512_fmadd_ps(_mm512_set1_ps(static_cast<float>(-s)), _mm512_mul_ps(dv, mn), acc[r][tt]);
+          a = _mm512_fmadd_ps(_mm512_set1_ps(x.neg_s[b * MR + r]), _mm512_mul_ps(dv, mn[tt]), a);
         }
+        acc.Set(r, tt, a);
       }
     }
   }
-  for (int tt = 0; tt < T; ++tt) {
+  _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
     const int64_t cols = ColsOf(w, t + tt);
     const __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1);
-    for (int r = 0; r < MR; ++r) _mm512_mask_storeu_ps(y + r * ldy + (t + tt) * kTile, mask, acc[r][tt]);
+    _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r)
+      _mm512_mask_storeu_ps(y + r * ldy + (t + tt) * kTile, mask, acc.Get(r, tt));
   }
+}
+
+// One row group over tiles [n0, n1): T tiles at a time, then single tiles.
+template <int MR, int T, bool kNib, bool kMin>
+SCULPT_VNNI void GroupVnni(const GroupX& x, const PackedMatrix& w, int64_t n0, int64_t n1, float* y,
+                           int64_t ldy) {
+  int64_t t = n0;
+  for (; t + T <= n1; t += T) MicroVnni<MR, T, kNib, kMin>(x, w, t, y, ldy);
+  for (; t < n1; ++t) MicroVnni<MR, 1, kNib, kMin>(x, w, t, y, ldy);
 }
 
 template <bool kNib, bool kMin>
 SCULPT_VNNI void AllVnni(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
                          int64_t ldy) {
-  constexpr int kMR = 4, kT = 2;
-  const int64_t nc = TilesPerBlock(w);
+  const int64_t nc = TilesPerBlock(w), K = w.cols, nb = K / w.block, m = x.m;
+  thread_local GroupedRows grouped;  // the rows regrouped on the thread that multiplies them
+  grouped.q.resize(static_cast<size_t>(m * K));
+  grouped.d.resize(static_cast<size_t>(m * nb));
+  grouped.offset_s.resize(static_cast<size_t>(m * nb));
+  grouped.neg_s.resize(static_cast<size_t>(m * nb));
+  for (int64_t i = 0, mr = 0; i < m; i += mr) {
+    mr = VnniRows<kNib>(m, i);
+    GroupRows(x, i, static_cast<int>(mr), w.offset, &grouped);
+  }
   for (int64_t n0 = t0; n0 < t1; n0 += nc) {
     const int64_t n1 = std::min(t1, n0 + nc);
-    int64_t i = 0;
-    for (; i + kMR <= x.m; i += kMR) {
-      int64_t t = n0;
-      for (; t + kT <= n1; t += kT) MicroVnni<kMR, kT, kNib, kMin>(x, i, w, t, y + i * ldy, ldy);
-      for (; t < n1; ++t) MicroVnni<kMR, 1, kNib, kMin>(x, i, w, t, y + i * ldy, ldy);
-    }
-    for (; i < x.m; ++i) {
-      int64_t t = n0;
-      for (; t + 4 <= n1; t += 4) MicroVnni<1, 4, kNib, kMin>(x, i, w, t, y + i * ldy, ldy);
-      for (; t < n1; ++t) MicroVnni<1, 1, kNib, kMin>(x, i, w, t, y + i * ldy, ldy);
+    for (int64_t i = 0, mr = 0; i < m; i += mr) {
+      mr = VnniRows<kNib>(m, i);
+      const GroupX g = grouped.At(i, K, nb);
+      float* yi = y + i * ldy;
+      if (mr == kTopRows<kNib>) GroupVnni<kTopRows<kNib>, 2, kNib, kMin>(g, w, n0, n1, yi, ldy);
+      else if (mr == 8) GroupVnni<8, kNib ? 2 : 3, kNib, kMin>(g, w, n0, n1, yi, ldy);
+      else if (mr == 4) GroupVnni<4, 4, kNib, kMin>(g, w, n0, n1, yi, ldy);
+      else GroupVnni<1, 4, kNib, kMin>(g, w, n0, n1, yi, ldy);
     }
   }
 }

@@ -251,7 +251,7 @@ TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
       ASSERT_TRUE(kernels::SetSimdTarget(kernels::SimdTargetName(t)).ok());
       for (int threads : {1, 2}) {
         kernels::SetThreads(threads);
-        for (int64_t m : {1, 2, 7, 64, 257}) {
+        for (int64_t m : {1, 2, 7, 20, 64, 257}) {
           std::vector<float> y(static_cast<size_t>(m * s.n));
           kernels::MatMulPacked(x.data(), m, packed, y.data());
           EXPECT_EQ(std::memcmp(y.data(), alone.data(), y.size() * 4), 0)
