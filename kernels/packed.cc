@@ -235,10 +235,13 @@ bool SplitRows(const PackedMatrix& w, int64_t m, bool int8) {
 }
 
 // Tiles per chunk when threads split the tiles: one contiguous, even-sized range per thread (so
-// register tiles pair up). Every output is one chain whichever thread computes it.
-int64_t TileChunk(const PackedMatrix& w) {
+// register tiles pair up), or all tiles in one call when the product is too small to fork (two
+// calls on one thread cost 5-10 % of a tiny GEMV). Every output is one chain whichever thread
+// computes it.
+int64_t TileChunk(const PackedMatrix& w, double cost_per_tile) {
   const int64_t per_thread = (w.n_tiles + Threads() - 1) / Threads();
-  return std::max<int64_t>(2, (per_thread + 1) / 2 * 2);
+  const int64_t chunk = std::max<int64_t>(2, (per_thread + 1) / 2 * 2);
+  return Forks(w.n_tiles, chunk, cost_per_tile) ? chunk : std::max<int64_t>(1, w.n_tiles);
 }
 
 using IntTilesFn = void (*)(const QuantizedRows&, const PackedMatrix&, int64_t, int64_t, float*,
@@ -262,7 +265,7 @@ void MatMulInt8(const float* x, int64_t m, const PackedMatrix& w, float* y, IntT
   // weights (a few hundred KB and up) is the cost
   const double cost = static_cast<double>(m) * w.cols * kTile / 20 +
                       static_cast<double>(w.cols) * BytesPerK(w.format) / 2;
-  ParallelChunks(w.n_tiles, TileChunk(w), cost,
+  ParallelChunks(w.n_tiles, TileChunk(w, cost), cost,
                  [&](int64_t t0, int64_t t1) { tiles(xq, w, t0, t1, y, w.rows); });
 }
 
@@ -295,7 +298,8 @@ void MatMulPacked(const float* x, int64_t m, const PackedMatrix& w, float* y) {
                    [&](int64_t r0, int64_t r1) { run(r0, r1 - r0, 0, w.n_tiles); });
     return;
   }
-  ParallelChunks(w.n_tiles, TileChunk(w), static_cast<double>(m) * w.cols * kTile,
+  const double cost = static_cast<double>(m) * w.cols * kTile;
+  ParallelChunks(w.n_tiles, TileChunk(w, cost), cost,
                  [&](int64_t t0, int64_t t1) { run(0, m, t0, t1 - t0); });
 }
 

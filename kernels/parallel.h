@@ -23,10 +23,15 @@ void RunChunks(int threads, int64_t n_chunks, void (*body)(void* ctx, int64_t c)
 
 // Runs fn(begin, end) over [0, n) in chunks of `chunk` items; chunks are spread over threads
 // when the total work (n * cost_per_item) is large enough to pay for a fork.
+// Whether ParallelChunks(n, chunk, cost_per_item, ...) spreads its chunks over threads.
+inline bool Forks(int64_t n, int64_t chunk, double cost_per_item) {
+  return Threads() > 1 && (n + chunk - 1) / chunk > 1 && n * cost_per_item > 2e5;
+}
+
 template <typename Fn>
 void ParallelChunks(int64_t n, int64_t chunk, double cost_per_item, const Fn& fn) {
   const int64_t n_chunks = (n + chunk - 1) / chunk;
-  const bool fork = Threads() > 1 && n_chunks > 1 && n * cost_per_item > 2e5;
+  const bool fork = Forks(n, chunk, cost_per_item);
   struct Ctx {
     const Fn* fn;
     int64_t n, chunk;
