@@ -9,6 +9,7 @@
 #include <random>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
 
 #include <signal.h>
@@ -17,6 +18,7 @@
 
 #include "denoiser/denoiser.h"
 #include "engine/engine.h"
+#include "kernels/int8_matmul.h"
 #include "kernels/kernels.h"
 #include "kernels/packed.h"
 #include "kernels/parallel.h"
@@ -36,8 +38,28 @@ std::vector<SimdTarget> Targets() {
   return t;
 }
 
+// The targets, with AVX2 twice where the CPU has AVX-VNNI: its int8 kernel, then the plain one.
+struct Variant {
+  SimdTarget target;
+  bool avx_vnni;
+  std::string Name() const { return std::string(kernels::SimdTargetName(target)) + (avx_vnni ? "" : " (no AVX-VNNI)"); }
+};
+std::vector<Variant> Variants() {
+  std::vector<Variant> v;
+  for (SimdTarget t : Targets()) {
+    v.push_back({t, true});
+    if (t == SimdTarget::kAvx2 && kernels::CpuHasAvxVnni()) v.push_back({t, false});
+  }
+  return v;
+}
+void Select(const Variant& v) {
+  ASSERT_TRUE(kernels::SetSimdTarget(kernels::SimdTargetName(v.target)).ok());
+  kernels::AllowAvxVnni(v.avx_vnni);
+}
+
 struct Restore {  // puts threads, target and backend back after a test
   ~Restore() {
+    kernels::AllowAvxVnni(true);
     kernels::SetThreads(1);
     (void)kernels::SetSimdTarget("best");
     (void)kernels::SetBackend("int8");
@@ -247,15 +269,15 @@ TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
     kernels::SetThreads(1);
     std::vector<float> alone(static_cast<size_t>(max_m * s.n));
     for (int64_t i = 0; i < max_m; ++i) kernels::MatMulPacked(x.data() + i * s.k, 1, packed, alone.data() + i * s.n);
-    for (SimdTarget t : Targets()) {
-      ASSERT_TRUE(kernels::SetSimdTarget(kernels::SimdTargetName(t)).ok());
+    for (const Variant& t : Variants()) {
+      Select(t);
       for (int threads : {1, 2}) {
         kernels::SetThreads(threads);
         for (int64_t m : {1, 2, 7, 20, 64, 257}) {
           std::vector<float> y(static_cast<size_t>(m * s.n));
           kernels::MatMulPacked(x.data(), m, packed, y.data());
           EXPECT_EQ(std::memcmp(y.data(), alone.data(), y.size() * 4), 0)
-              << kernels::SimdTargetName(t) << " threads=" << threads << " m=" << m;
+              << t.Name() << " threads=" << threads << " m=" << m;
         }
       }
     }
@@ -286,8 +308,8 @@ TEST(Determinism, Int8MatMulIsCloseToTheFloatContract) {
     const kernels::PackedMatrix packed = kernels::Pack(w);
     const bool nibbles = s.type == GgmlType::kQ4_0 || s.type == GgmlType::kQ4_K;
     ASSERT_EQ(packed.format, nibbles ? kernels::PanelFormat::kU4Quads : kernels::PanelFormat::kU8Quads);
-    for (SimdTarget t : Targets()) {
-      ASSERT_TRUE(kernels::SetSimdTarget(kernels::SimdTargetName(t)).ok());
+    for (const Variant& t : Variants()) {
+      Select(t);
       std::vector<float> got(want.size());
       kernels::MatMulPacked(x.data(), m, packed, got.data());
       double err = 0, norm = 0;
@@ -295,7 +317,7 @@ TEST(Determinism, Int8MatMulIsCloseToTheFloatContract) {
         err += (got[i] - want[i]) * double(got[i] - want[i]);
         norm += want[i] * double(want[i]);
       }
-      EXPECT_LT(std::sqrt(err / norm), 0.01) << kernels::SimdTargetName(t);
+      EXPECT_LT(std::sqrt(err / norm), 0.01) << t.Name();
       EXPECT_GT(std::sqrt(err / norm), 0.0) << "activations were not quantized";
     }
   }
