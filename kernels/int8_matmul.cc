@@ -146,12 +146,6 @@ struct GroupedRows {
   std::vector<int8_t> q;
   std::vector<float> d, neg_s;
   std::vector<int32_t> offset_s;
-  void Resize(int64_t m, int64_t K, int64_t nb) {
-    q.resize(static_cast<size_t>(m * K));
-    d.resize(static_cast<size_t>(m * nb));
-    offset_s.resize(static_cast<size_t>(m * nb));
-    neg_s.resize(static_cast<size_t>(m * nb));
-  }
   GroupX At(int64_t i, int64_t K, int64_t nb) const {
     return {q.data() + i * K, d.data() + i * nb, offset_s.data() + i * nb, neg_s.data() + i * nb};
   }
@@ -171,6 +165,20 @@ void GroupRows(const QuantizedRows& x, int64_t i, int mr, int32_t offset, Groupe
       g->offset_s[at] = offset * x.sum[from];
       g->neg_s[at] = static_cast<float>(-x.sum[from]);
     }
+  }
+}
+
+// All rows of x into g, group by group; rows_at(i) is the height of the group starting at row i.
+template <class RowsAt>
+void RegroupAll(const QuantizedRows& x, int32_t offset, const RowsAt& rows_at, GroupedRows* g) {
+  const int64_t m = x.m, K = x.k, nb = K / x.block;
+  g->q.resize(static_cast<size_t>(m * K));
+  g->d.resize(static_cast<size_t>(m * nb));
+  g->offset_s.resize(static_cast<size_t>(m * nb));
+  g->neg_s.resize(static_cast<size_t>(m * nb));
+  for (int64_t i = 0, mr = 0; i < m; i += mr) {
+    mr = rows_at(i);
+    GroupRows(x, i, static_cast<int>(mr), offset, g);
   }
 }
 
@@ -277,11 +285,7 @@ SCULPT_VNNI void AllVnni(const QuantizedRows& x, const PackedMatrix& w, int64_t 
                          int64_t ldy) {
   const int64_t nc = TilesPerBlock(w), K = w.cols, nb = K / w.block, m = x.m;
   thread_local GroupedRows grouped;  // the rows regrouped on the thread that multiplies them
-  grouped.Resize(m, K, nb);
-  for (int64_t i = 0, mr = 0; i < m; i += mr) {
-    mr = VnniRows<kNib>(m, i);
-    GroupRows(x, i, static_cast<int>(mr), w.offset, &grouped);
-  }
+  RegroupAll(x, w.offset, [m](int64_t i) { return VnniRows<kNib>(m, i); }, &grouped);
   for (int64_t n0 = t0; n0 < t1; n0 += nc) {
     const int64_t n1 = std::min(t1, n0 + nc);
     for (int64_t i = 0, mr = 0; i < m; i += mr) {
@@ -562,11 +566,7 @@ SCULPT_AVXVNNI void AllAvxVnni(const QuantizedRows& x, const PackedMatrix& w, in
     return left >= kTop ? kTop : left >= 4 ? 4 : left >= 2 ? 2 : 1;
   };
   thread_local GroupedRows grouped;
-  grouped.Resize(m, K, nb);
-  for (int64_t i = 0, mr = 0; i < m; i += mr) {
-    mr = rows_at(i);
-    GroupRows(x, i, static_cast<int>(mr), w.offset, &grouped);
-  }
+  RegroupAll(x, w.offset, rows_at, &grouped);
   for (int64_t n0 = t0; n0 < t1; n0 += nc) {
     const int64_t n1 = std::min(t1, n0 + nc);
     for (int64_t i = 0, mr = 0; i < m; i += mr) {

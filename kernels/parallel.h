@@ -21,13 +21,13 @@ namespace sculpt::kernels {
 // another thread's job holds the pool (concurrent callers: results are the same, only slower).
 void RunChunks(int threads, int64_t n_chunks, void (*body)(void* ctx, int64_t c), void* ctx);
 
-// Runs fn(begin, end) over [0, n) in chunks of `chunk` items; chunks are spread over threads
-// when the total work (n * cost_per_item) is large enough to pay for a fork.
-// Whether ParallelChunks(n, chunk, cost_per_item, ...) spreads its chunks over threads.
+// Whether ParallelChunks(n, chunk, cost_per_item, ...) spreads its chunks over threads: when
+// there are several threads and chunks, and the total work (n * cost_per_item) pays for a fork.
 inline bool Forks(int64_t n, int64_t chunk, double cost_per_item) {
   return Threads() > 1 && (n + chunk - 1) / chunk > 1 && n * cost_per_item > 2e5;
 }
 
+// Runs fn(begin, end) over [0, n) in chunks of `chunk` items, spread over threads when Forks().
 template <typename Fn>
 void ParallelChunks(int64_t n, int64_t chunk, double cost_per_item, const Fn& fn) {
   const int64_t n_chunks = (n + chunk - 1) / chunk;

@@ -42,7 +42,9 @@ std::vector<SimdTarget> Targets() {
 struct Variant {
   SimdTarget target;
   bool avx_vnni;
-  std::string Name() const { return std::string(kernels::SimdTargetName(target)) + (avx_vnni ? "" : " (no AVX-VNNI)"); }
+  std::string Name() const {
+    return std::string(kernels::SimdTargetName(target)) + (avx_vnni ? "" : " (no AVX-VNNI)");
+  }
 };
 std::vector<Variant> Variants() {
   std::vector<Variant> v;
