@@ -134,6 +134,7 @@ nlohmann::json RunKernelBench(const KernelBenchOptions& o) {
   r["cpu"] = CpuName();
   r["threads"] = o.threads;
   r["simd"] = std::string(kernels::SimdTargetName(kernels::CurrentSimdTarget()));
+  r["l2_cache_bytes"] = kernels::L2CacheBytes();  // what the weight blocks are sized by
   r["peak_gflops"] = MeasurePeakGflops(o.threads);
   r["bandwidth_gbs"] = MeasureBandwidthGbs(o.threads);
   std::mt19937 rng(1);

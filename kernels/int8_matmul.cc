@@ -91,13 +91,13 @@ void QuantizeRows(const float* x, int64_t m, int64_t k, int64_t block, Quantized
 
 namespace {
 
-// Tiles per column block: the weights of one block (all of K) stay in L2 across row groups. At
-// least 4, so that single rows (the M = 1 decode path) always stream four tiles at once: one
-// stream from memory at a time reaches about half the bandwidth (Q8_0 with K = 14336, 224 KiB
+// Tiles per column block: the weights of one block (all of K, half the L2) stay in L2 across row
+// groups. At least 4, so that single rows (the M = 1 decode path) always stream four tiles at once:
+// one stream from memory at a time reaches about half the bandwidth (Q8_0 with K = 14336, 224 KiB
 // per tile, measured 18 GB/s with blocks of 2 tiles, 33 GB/s with 4).
 int64_t TilesPerBlock(const PackedMatrix& w) {
   const int64_t bytes_per_tile = w.cols * kTile / (w.format == PanelFormat::kU4Quads ? 2 : 1);
-  return std::clamp<int64_t>((int64_t{512} << 10) / std::max<int64_t>(1, bytes_per_tile), 4, 32);
+  return std::clamp<int64_t>(L2CacheBytes() / 2 / std::max<int64_t>(1, bytes_per_tile), 4, 32);
 }
 
 }  // namespace

@@ -224,14 +224,14 @@ namespace {
 // every thread read all the weights and only its own rows of x. That is the cheaper copy when
 //  - the weights per k are under twice x's bytes per k (small matrices at large m: 1.05-1.1x on
 //    the tiny shapes at M >= 256, two threads, float), or
-//  - the whole matrix is small (at most 1 MiB: it comes from L2 or L3) and each thread has at
-//    least 4 (int8) or 8 (float) rows to amortize the second read; each thread then also quantizes
-//    its own rows. Tiny shapes, two threads: int8 1.3-1.6x -> 1.8-2.2x the float path at
-//    M = 32-256; float 1.04-1.07x at M = 32-64.
+//  - the whole matrix is small (at most the L2's size, 1 MiB here: it comes from L2 or L3) and
+//    each thread has at least 4 (int8) or 8 (float) rows to amortize the second read; each thread
+//    then also quantizes its own rows. Tiny shapes, two threads: int8 1.3-1.6x -> 1.8-2.2x the
+//    float path at M = 32-256; float 1.04-1.07x at M = 32-64.
 bool SplitRows(const PackedMatrix& w, int64_t m, bool int8) {
   if (Threads() < 2) return false;
   if (static_cast<double>(w.n_tiles) * BytesPerK(w.format) <= 8.0 * m) return true;
-  return w.bytes() <= (size_t{1} << 20) && m >= (int8 ? 4 : 8) * Threads();
+  return static_cast<int64_t>(w.bytes()) <= L2CacheBytes() && m >= (int8 ? 4 : 8) * Threads();
 }
 
 // Tiles per chunk when threads split the tiles: one contiguous, even-sized range per thread (so

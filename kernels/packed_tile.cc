@@ -13,6 +13,7 @@
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/packed.h"
+#include "kernels/simd.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace sculpt::kernels::HWY_NAMESPACE {
@@ -324,10 +325,10 @@ HWY_INLINE void Interleave(const float* x, int64_t m, int64_t K, int64_t k0, int
 //    prefetchers (and AheadCursor) keep up with; the later row groups re-read the block from L3.
 //    Against 512 x 256 KiB blocks: 1.3-1.5x at M = 8, 1.08-1.17x at M = 32, 1.09-1.14x at
 //    M = 64 (ffn shapes).
-//  - m >= 320: K in blocks of 1024 and column blocks of about 512 KiB, which stay in L2 while the
-//    many row groups pass over them: 1.00-1.06x the long-stream blocking at M = 512 and 1024
-//    (0.95x at M = 64, 0.98-0.99x at M = 128; at M = 256, with 14-row groups, 0.97-0.99x on one
-//    thread and 0.98-0.99x on two, so the switch moved from 192 to 320).
+//  - m >= 320: K in blocks of 1024 and column blocks of about half the L2 (512 KiB here), which
+//    stay in L2 while the many row groups pass over them: 1.00-1.06x the long-stream blocking at
+//    M = 512 and 1024 (0.95x at M = 64, 0.98-0.99x at M = 128; at M = 256, with 14-row groups,
+//    0.97-0.99x on one thread and 0.98-0.99x on two, so the switch moved from 192 to 320).
 template <PanelFormat F, bool kMin>
 void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
              int64_t ldy) {
@@ -337,7 +338,8 @@ void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64
   constexpr int top = TopRows<F>();
   const int64_t kc = std::min(K, std::max<int64_t>(unit, (reuse ? 1024 : 4096) / unit * unit));
   const int64_t block_bytes = kc * kBytesPerK(F);
-  const int64_t kNc = std::max<int64_t>(2, (int64_t{reuse ? 512 : 2048} << 10) / block_bytes);
+  const int64_t block_target = reuse ? L2CacheBytes() / 2 : int64_t{2048} << 10;
+  const int64_t kNc = std::max<int64_t>(2, block_target / block_bytes);
   thread_local std::vector<float> xp;
   if (xp.size() < static_cast<size_t>(m * kc)) xp.resize(static_cast<size_t>(m * kc));
   for (int64_t k0 = 0; k0 < K; k0 += kc) {

@@ -1,5 +1,9 @@
 #include "kernels/simd.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+
 #include "hwy/targets.h"
 
 namespace sculpt::kernels {
@@ -79,5 +83,21 @@ SimdTarget CurrentSimdTarget() {
   }
   return g_target;
 }
+
+namespace {
+int64_t g_l2_override = 0;
+}  // namespace
+
+int64_t L2CacheBytes() {
+  if (g_l2_override > 0) return g_l2_override;
+  static const int64_t bytes = [] {
+    const long reported = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return std::clamp<int64_t>(reported > 0 ? reported : int64_t{1} << 20, int64_t{256} << 10,
+                               int64_t{4} << 20);
+  }();
+  return bytes;
+}
+
+void SetL2CacheBytesForTest(int64_t bytes) { g_l2_override = bytes; }
 
 }  // namespace sculpt::kernels

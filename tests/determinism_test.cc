@@ -112,12 +112,41 @@ std::vector<uint8_t> RandomWeights(GgmlType type, int64_t n, int64_t k, std::mt1
 }
 
 // Packed panels (formed in registers from f16/bf16/int8) give the bits of the dequantize-then-
+
+// Random weights [n, k] of a type, packed for the current backend, and `rows` rows of x in
+// [-1, 1] (drawn in that order from rng).
+struct RandomProduct {
+  std::vector<uint8_t> bytes;
+  kernels::WeightMatrix w;
+  kernels::PackedMatrix packed;
+  std::vector<float> x;
+};
+RandomProduct MakeProduct(GgmlType type, int64_t n, int64_t k, int64_t rows, std::mt19937& rng) {
+  RandomProduct p;
+  p.bytes = RandomWeights(type, n, k, rng);
+  const auto traits = *kernels::TraitsOf(static_cast<uint32_t>(type));
+  p.w = {type, p.bytes.data(), n, k, k / traits.block_size * traits.type_size};
+  p.packed = kernels::Pack(p.w);
+  p.x.resize(static_cast<size_t>(rows * k));
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  for (float& v : p.x) v = val(rng);
+  return p;
+}
+
+// Rows [0, rows) of p's product, each computed alone (m = 1).
+std::vector<float> RowsAlone(const RandomProduct& p, int64_t rows) {
+  std::vector<float> y(static_cast<size_t>(rows * p.w.rows));
+  for (int64_t i = 0; i < rows; ++i) {
+    kernels::MatMulPacked(p.x.data() + i * p.w.cols, 1, p.packed, y.data() + i * p.w.rows);
+  }
+  return y;
+}
+
 // multiply reference, for every type, target, thread count and batch size.
 TEST(Determinism, PackedMatMulEqualsReference) {
   Restore restore;
   ASSERT_TRUE(kernels::SetBackend("float").ok());  // the float path is MatMul's contract exactly
   std::mt19937 rng(5);
-  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
   const struct { GgmlType type; int64_t n, k; } shapes[] = {
       {GgmlType::kF32, 37, 29}, {GgmlType::kF16, 45, 64}, {GgmlType::kBF16, 20, 48},
       {GgmlType::kQ8_0, 33, 96}, {GgmlType::kQ4_0, 17, 64}, {GgmlType::kQ4_K, 21, 512},
@@ -125,13 +154,11 @@ TEST(Determinism, PackedMatMulEqualsReference) {
       {GgmlType::kF32, 72, 40}};  // several tiles: the multi-tile path for small batches
   for (const auto& s : shapes) {
     SCOPED_TRACE(kernels::TypeName(static_cast<uint32_t>(s.type)) + " n=" + std::to_string(s.n));
-    const auto bytes = RandomWeights(s.type, s.n, s.k, rng);
-    const auto traits = *kernels::TraitsOf(static_cast<uint32_t>(s.type));
-    const kernels::WeightMatrix w{s.type, bytes.data(), s.n, s.k, s.k / traits.block_size * traits.type_size};
-    const kernels::PackedMatrix packed = kernels::Pack(w);
     const int64_t m = 37;
-    std::vector<float> x(static_cast<size_t>(m * s.k));
-    for (float& v : x) v = val(rng);
+    const RandomProduct p = MakeProduct(s.type, s.n, s.k, m, rng);
+    const kernels::WeightMatrix& w = p.w;
+    const kernels::PackedMatrix& packed = p.packed;
+    const std::vector<float>& x = p.x;
     ASSERT_TRUE(kernels::SetSimdTarget("scalar").ok());
     kernels::SetThreads(1);
     std::vector<float> want(static_cast<size_t>(m * s.n));
@@ -243,7 +270,6 @@ TEST(Parallel, ForkedChildRunsJobs) {
 TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
   Restore restore;
   std::mt19937 rng(7);
-  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
   const struct { GgmlType type; int64_t n, k; } shapes[] = {
       {GgmlType::kF32, 37, 29}, {GgmlType::kF32, 16, 1}, {GgmlType::kF16, 45, 64},
       {GgmlType::kQ8_0, 33, 96}, {GgmlType::kQ4_0, 17, 64}, {GgmlType::kQ4_K, 21, 256},
@@ -259,27 +285,58 @@ TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
     ASSERT_TRUE(kernels::SetBackend(backend).ok());
     SCOPED_TRACE(std::string(backend) + " " + kernels::TypeName(static_cast<uint32_t>(s.type)) +
                  " n=" + std::to_string(s.n) + " k=" + std::to_string(s.k));
-    const auto bytes = RandomWeights(s.type, s.n, s.k, rng);
-    const auto traits = *kernels::TraitsOf(static_cast<uint32_t>(s.type));
-    const kernels::WeightMatrix w{s.type, bytes.data(), s.n, s.k, s.k / traits.block_size * traits.type_size};
-    const kernels::PackedMatrix packed = kernels::Pack(w);
     const int64_t max_m = 257;
-    std::vector<float> x(static_cast<size_t>(max_m * s.k));
-    for (float& v : x) v = val(rng);
+    const RandomProduct p = MakeProduct(s.type, s.n, s.k, max_m, rng);
     // Reference: every row alone, scalar target, one thread.
     ASSERT_TRUE(kernels::SetSimdTarget("scalar").ok());
     kernels::SetThreads(1);
-    std::vector<float> alone(static_cast<size_t>(max_m * s.n));
-    for (int64_t i = 0; i < max_m; ++i) kernels::MatMulPacked(x.data() + i * s.k, 1, packed, alone.data() + i * s.n);
+    const std::vector<float> alone = RowsAlone(p, max_m);
     for (const Variant& t : Variants()) {
       Select(t);
       for (int threads : {1, 2}) {
         kernels::SetThreads(threads);
         for (int64_t m : {1, 2, 7, 20, 64, 257}) {
           std::vector<float> y(static_cast<size_t>(m * s.n));
-          kernels::MatMulPacked(x.data(), m, packed, y.data());
+          kernels::MatMulPacked(p.x.data(), m, p.packed, y.data());
           EXPECT_EQ(std::memcmp(y.data(), alone.data(), y.size() * 4), 0)
               << t.Name() << " threads=" << threads << " m=" << m;
+        }
+      }
+    }
+  }
+}
+
+// The weight blocks are sized by the L2 cache (kernels::L2CacheBytes): the f32 blocks of large
+// batches (m >= 320), the int8 column blocks and whether two threads split rows. Whatever size a
+// CPU reports, every row keeps the bits it has alone.
+TEST(Determinism, MatMulRowsIgnoreTheCacheSizeBlocksAreSizedBy) {
+  Restore restore;
+  struct ResetL2 {
+    ~ResetL2() { kernels::SetL2CacheBytesForTest(0); }
+  } reset_l2;
+  std::mt19937 rng(11);
+  // f32 with 34 tiles of 64 KiB per k block: 2, 8 or 32 tiles per block at m = 330; f32 of
+  // 512 KiB: rows split between threads unless the L2 is smaller; Q8_0 and Q4_K: int8 blocks of
+  // 4, 7 or 13 tiles (of 13) and 4 or 7 (of 7).
+  const struct { GgmlType type; int64_t n, k; } shapes[] = {
+      {GgmlType::kF32, 530, 1100}, {GgmlType::kF32, 64, 2048}, {GgmlType::kQ8_0, 200, 4224},
+      {GgmlType::kQ4_K, 100, 8192}};
+  for (const auto& s : shapes) {
+    SCOPED_TRACE(std::string(kernels::TypeName(static_cast<uint32_t>(s.type))) + " n=" +
+                 std::to_string(s.n) + " k=" + std::to_string(s.k));
+    const int64_t max_m = 330;
+    const RandomProduct p = MakeProduct(s.type, s.n, s.k, max_m, rng);
+    kernels::SetThreads(1);
+    const std::vector<float> alone = RowsAlone(p, max_m);
+    for (int64_t l2 : {int64_t{256} << 10, int64_t{1} << 20, int64_t{4} << 20}) {
+      kernels::SetL2CacheBytesForTest(l2);
+      for (int threads : {1, 2}) {
+        kernels::SetThreads(threads);
+        for (int64_t m : {1, 20, 330}) {
+          std::vector<float> y(static_cast<size_t>(m * s.n));
+          kernels::MatMulPacked(p.x.data(), m, p.packed, y.data());
+          EXPECT_EQ(std::memcmp(y.data(), alone.data(), y.size() * 4), 0)
+              << "l2=" << l2 << " threads=" << threads << " m=" << m;
         }
       }
     }
