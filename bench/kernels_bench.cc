@@ -1,6 +1,5 @@
 #include "bench/kernels_bench.h"
 
-#include <cblas.h>
 
 #include <Eigen/Dense>
 #include <chrono>
@@ -10,8 +9,10 @@
 #include <map>
 #include <random>
 
+#include "base/check.h"
 #include "bench/machine.h"
 #include "engine/engine.h"
+#include "kernels/blas.h"
 #include "kernels/kernels.h"
 #include "kernels/packed.h"
 #include "kernels/simd.h"
@@ -126,9 +127,11 @@ nlohmann::json EndToEnd(const std::string& path, int threads) {
 
 }  // namespace
 
+Status KernelBenchReady() { return kernels::LoadBlas(); }
+
 nlohmann::json RunKernelBench(const KernelBenchOptions& o) {
+  SCULPT_CHECK(KernelBenchReady().ok() && "RunKernelBench without KernelBenchReady");
   kernels::SetThreads(o.threads);
-  openblas_set_num_threads(o.threads);
   Eigen::setNbThreads(o.threads);
   nlohmann::json r;
   r["cpu"] = CpuName();
@@ -215,9 +218,7 @@ nlohmann::json RunKernelBench(const KernelBenchOptions& o) {
         }
         if (!baseline.count(m)) {  // f32 sgemm on the same shape, once per (shape, m)
           const double tb = TimeIt([&] {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(s.n),
-                        static_cast<int>(s.k), 1.0f, x.data(), static_cast<int>(s.k), wf.data(),
-                        static_cast<int>(s.k), 0.0f, y.data(), static_cast<int>(s.n));
+            kernels::BlasSgemmNT(m, s.n, s.k, x.data(), wf.data(), y.data(), o.threads);
           });
           using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
           Eigen::Map<const RowMajor> X(x.data(), m, s.k), W(wf.data(), s.n, s.k);

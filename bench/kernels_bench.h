@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.h"
+
 namespace sculpt::bench {
 
 struct KernelBenchOptions {
@@ -15,6 +17,8 @@ struct KernelBenchOptions {
   std::vector<std::string> models;  // end-to-end runs: deterministic vs --kernels blas
 };
 
+// OpenBLAS, the baseline every GEMM figure is compared with, can be opened (else why not).
+Status KernelBenchReady();
 // {"cpu", "threads", "peak_gflops" (the higher of two probes, "peak_gflops_probes": first, last),
 //  "bandwidth_gbs", "gemm": [...], "gemv": [...], "end_to_end": [...]}
 nlohmann::json RunKernelBench(const KernelBenchOptions& options);

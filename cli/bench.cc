@@ -34,6 +34,7 @@ void RegisterBench(CLI::App& app) {
     o.threads = f->common.threads > 0 ? f->common.threads : 1;
     o.quick = f->quick;
     o.models = f->models;
+    if (Status s = bench::KernelBenchReady(); !s.ok()) return s;
     const auto result = bench::RunKernelBench(o);
     if (f->json) {
       std::printf("%s\n", result.dump().c_str());

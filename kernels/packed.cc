@@ -1,12 +1,11 @@
 #include "kernels/packed.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "base/check.h"
+#include "kernels/blas.h"
 #include "kernels/int8_matmul.h"
 #include "kernels/parallel.h"
 #include "kernels/simd.h"
@@ -144,6 +143,7 @@ Status SetBackend(std::string_view name) {
   } else if (name == "float") {
     g_backend = Backend::kFloat;
   } else if (name == "blas") {
+    if (Status s = LoadBlas(); !s.ok()) return s;
     g_backend = Backend::kBlas;
   } else {
     return InvalidArgument("unknown kernels '{}' (int8, float, blas)", Printable(name));
@@ -274,10 +274,7 @@ void MatMulInt8(const float* x, int64_t m, const PackedMatrix& w, float* y, IntT
 void MatMulPacked(const float* x, int64_t m, const PackedMatrix& w, float* y) {
   if (m == 0 || w.rows == 0) return;
   if (g_backend == Backend::kBlas && !w.dense.empty()) {
-    openblas_set_num_threads(Threads());
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(w.rows),
-                static_cast<int>(w.cols), 1.0f, x, static_cast<int>(w.cols), w.dense.data(),
-                static_cast<int>(w.cols), 0.0f, y, static_cast<int>(w.rows));
+    BlasSgemmNT(m, w.rows, w.cols, x, w.dense.data(), y, Threads());
     return;
   }
   const SimdTarget target = CurrentSimdTarget();

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include <dlfcn.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -341,6 +342,17 @@ TEST(Determinism, MatMulRowsIgnoreTheCacheSizeBlocksAreSizedBy) {
       }
     }
   }
+}
+
+// OpenBLAS (--kernels blas) is opened when asked for, never loaded with the program: a loaded
+// OpenBLAS starts worker threads that spin for about 0.1 s of CPU whether or not it is used.
+TEST(Blas, OpenedOnlyWhenAsked) {
+  Restore restore;
+  EXPECT_EQ(dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD), nullptr);
+  ASSERT_TRUE(kernels::SetBackend("blas").ok());
+  void* handle = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD);
+  EXPECT_NE(handle, nullptr);
+  if (handle != nullptr) dlclose(handle);
 }
 
 // The int8 path (quantized activations) stays close to the exact float contract: its error is
