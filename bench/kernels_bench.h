@@ -17,7 +17,8 @@ struct KernelBenchOptions {
   std::vector<std::string> models;  // end-to-end runs: deterministic vs --kernels blas
 };
 
-// OpenBLAS, the baseline every GEMM figure is compared with, can be opened (else why not).
+// OpenBLAS, the baseline every GEMM figure is compared with, can be opened (else why not); call
+// before RunKernelBench.
 Status KernelBenchReady();
 // {"cpu", "threads", "peak_gflops" (the higher of two probes, "peak_gflops_probes": first, last),
 //  "bandwidth_gbs", "gemm": [...], "gemv": [...], "end_to_end": [...]}

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <mutex>
+#include <string>
 
 #include "base/check.h"
 
@@ -45,7 +46,10 @@ const Library& Open() {
 
 Status LoadBlas() {
   const Library& lib = Open();
-  if (lib.sgemm == nullptr) return InvalidArgument("--kernels blas needs OpenBLAS: {}", lib.error);
+  if (lib.sgemm == nullptr) {
+    return InvalidArgument("OpenBLAS (--kernels blas, the bench's baseline) cannot be opened: {}",
+                           lib.error);
+  }
   return Status::Ok();
 }
 
@@ -54,8 +58,8 @@ void BlasSgemmNT(int64_t m, int64_t n, int64_t k, const float* x, const float* w
   const Library& lib = Open();
   SCULPT_CHECK(lib.sgemm != nullptr && "BlasSgemmNT before a successful LoadBlas");
   lib.set_threads(threads);
-  lib.sgemm(kRowMajor, kNoTrans, kTrans, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
-            1.0f, x, static_cast<int>(k), w, static_cast<int>(k), 0.0f, y, static_cast<int>(n));
+  const int im = static_cast<int>(m), in = static_cast<int>(n), ik = static_cast<int>(k);
+  lib.sgemm(kRowMajor, kNoTrans, kTrans, im, in, ik, 1.0f, x, ik, w, ik, 0.0f, y, in);
 }
 
 }  // namespace sculpt::kernels

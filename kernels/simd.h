@@ -1,6 +1,7 @@
-// SIMD target selection. One binary serves every x86-64: the best target the CPU supports is
-// used unless the user forces one (--simd). All targets give identical bits: the scalar twin uses
-// std::fma exactly where the SIMD kernels use FMA. Targets without FMA (SSE4) are not offered.
+// SIMD target selection, and the cache size the kernels block for. One binary serves every x86-64:
+// the best target the CPU supports is used unless the user forces one (--simd). All targets give
+// identical bits: the scalar twin uses std::fma exactly where the SIMD kernels use FMA. Targets
+// without FMA (SSE4) are not offered.
 #pragma once
 
 #include <cstdint>

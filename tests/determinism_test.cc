@@ -157,20 +157,17 @@ TEST(Determinism, PackedMatMulEqualsReference) {
     SCOPED_TRACE(kernels::TypeName(static_cast<uint32_t>(s.type)) + " n=" + std::to_string(s.n));
     const int64_t m = 37;
     const RandomProduct p = MakeProduct(s.type, s.n, s.k, m, rng);
-    const kernels::WeightMatrix& w = p.w;
-    const kernels::PackedMatrix& packed = p.packed;
-    const std::vector<float>& x = p.x;
     ASSERT_TRUE(kernels::SetSimdTarget("scalar").ok());
     kernels::SetThreads(1);
     std::vector<float> want(static_cast<size_t>(m * s.n));
-    kernels::MatMul(x.data(), m, w, want.data());
+    kernels::MatMul(p.x.data(), m, p.w, want.data());
     for (SimdTarget t : Targets()) {
       ASSERT_TRUE(kernels::SetSimdTarget(kernels::SimdTargetName(t)).ok());
       for (int threads : {1, 2}) {
         kernels::SetThreads(threads);
         for (int64_t rows : {int64_t{1}, int64_t{3}, m}) {
           std::vector<float> got(static_cast<size_t>(rows * s.n));
-          kernels::MatMulPacked(x.data(), rows, packed, got.data());
+          kernels::MatMulPacked(p.x.data(), rows, p.packed, got.data());
           EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * 4), 0)
               << kernels::SimdTargetName(t) << " threads=" << threads << " m=" << rows;
         }
