@@ -76,21 +76,19 @@ void AttendScalar(const AttentionArgs& a, const AttentionPrep& prep, int64_t i, 
 }  // namespace
 
 void Attention(const AttentionArgs& a) {
-  AttentionPrep prep;
+  // Reused across calls (per calling thread): a decode step calls this once per layer, and
+  // allocating the key panels each time cost page faults. The workers below use this thread's
+  // instance through the reference.
+  thread_local AttentionPrep kept;
+  AttentionPrep& prep = kept;
   prep.n_kv_pad = (a.n_kv + kAttnLanes - 1) / kAttnLanes * kAttnLanes;
   prep.key_vis.assign(static_cast<size_t>(prep.n_kv_pad), std::numeric_limits<int32_t>::max());
   for (int64_t j = 0; j < a.n_kv; ++j) prep.key_vis[j] = VisibilityKey(a.mode, a.block_size, a.block_origin, a.k_pos[j]);
   // The SIMD body needs the head dimension in whole vectors of 8 (AVX2) and 16 (AVX-512) floats.
   const bool simd = CurrentSimdTarget() != SimdTarget::kScalar && a.head_dim % kAttnLanes == 0;
   if (simd) {
-    // Keys transposed per kv head, [n_head_kv][head_dim][n_kv_pad], zero padded.
-    prep.kt.assign(static_cast<size_t>(a.n_head_kv * a.head_dim * prep.n_kv_pad), 0.0f);
-    for (int64_t g = 0; g < a.n_head_kv; ++g)
-      for (int64_t j = 0; j < a.n_kv; ++j) {
-        const float* k = a.k + j * a.kv_stride + g * a.head_dim;
-        float* dst = prep.kt.data() + g * a.head_dim * prep.n_kv_pad + j;
-        for (int64_t d = 0; d < a.head_dim; ++d) dst[d * prep.n_kv_pad] = k[d];
-      }
+    prep.kt.resize(static_cast<size_t>(a.n_head_kv * a.head_dim * prep.n_kv_pad));
+    PanelKeysSimd(a, prep.n_kv_pad, prep.kt.data());
   }
   // SIMD items are pairs of queries of one head; scalar items one query of one head.
   const int64_t per_item = simd ? 2 : 1;

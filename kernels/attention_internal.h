@@ -14,8 +14,18 @@ inline constexpr int kAttnLanes = 16;  // keys per block of the softmax sum (lan
 struct AttentionPrep {
   int64_t n_kv_pad = 0;          // n_kv rounded up to kAttnLanes
   std::vector<int32_t> key_vis;  // [n_kv_pad] VisibilityKey of each key; INT32_MAX for padding
-  std::vector<float> kt;         // SIMD only: [n_head_kv][head_dim][n_kv_pad] keys transposed
+  // SIMD only: the keys of each kv head in panels of kAttnLanes keys, each panel transposed:
+  // [n_head_kv][n_kv_pad / kAttnLanes][head_dim][kAttnLanes], padding keys 0. A panel is one
+  // contiguous stream for the scores (a plain [head_dim][n_kv_pad] transpose put head_dim rows a
+  // power-of-two stride apart into a few cache sets).
+  std::vector<float> kt;
 };
+
+// Where keys [j, j + lanes) of dimension d start in a kv head's panels (lanes divides kAttnLanes,
+// j a multiple of lanes).
+inline int64_t PanelOffset(int64_t head_dim, int64_t j, int64_t d) {
+  return (j / kAttnLanes) * head_dim * kAttnLanes + d * kAttnLanes + j % kAttnLanes;
+}
 
 // A query sees key j when key_vis[j] <= VisibilityKey(its position).
 int32_t VisibilityKey(AttentionMode mode, int64_t block, int64_t origin, int32_t pos);
@@ -24,6 +34,8 @@ float LaneTreeSum(float* lanes);
 
 // Items [begin, end) (item = query pair * n_head + head: queries 2i and 2i+1 when it exists);
 // scratch holds 2 * n_kv_pad floats.
+// Fills AttentionPrep::kt ([n_head_kv * head_dim * n_kv_pad] floats) from a.k.
+void PanelKeysSimd(const AttentionArgs& a, int64_t n_kv_pad, float* kt);
 void AttendSimd(const AttentionArgs& a, const AttentionPrep& prep, int64_t begin, int64_t end,
                 float* scratch);
 

@@ -21,13 +21,14 @@ namespace hn = hwy::HWY_NAMESPACE;
 // key); two queries share the key loads and give twice the independent chains.
 template <int Q, int NV, class D, class V = hn::Vec<D>>
 HWY_INLINE void Scores(D df, const float* HWY_RESTRICT const* q, const float* HWY_RESTRICT kt,
-                       int64_t npad, int64_t hd, int64_t j, V* dots) {
+                       int64_t hd, int64_t j, V* dots) {
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   for (int v = 0; v < Q * NV; ++v) dots[v] = hn::Zero(df);
+  const float* HWY_RESTRICT rows[NV];
+  for (int v = 0; v < NV; ++v) rows[v] = kt + PanelOffset(hd, j + v * N, 0);
   for (int64_t d = 0; d < hd; ++d) {
-    const float* row = kt + d * npad + j;
     V k[NV];
-    for (int v = 0; v < NV; ++v) k[v] = hn::LoadU(df, row + v * N);
+    for (int v = 0; v < NV; ++v) k[v] = hn::LoadU(df, rows[v] + d * kAttnLanes);
     for (int qi = 0; qi < Q; ++qi) {
       const V qd = hn::Set(df, q[qi][d]);
       for (int v = 0; v < NV; ++v) dots[qi * NV + v] = hn::MulAdd(qd, k[v], dots[qi * NV + v]);
@@ -125,10 +126,10 @@ HWY_INLINE void AttendQueries(const AttentionArgs& a, const AttentionPrep& prep,
   for (int64_t j = 0; j < npad;) {
     const int64_t nv = std::min<int64_t>(4, (npad - j) / N);
     switch (nv) {
-      case 4: Scores<Q, 4>(df, q, kt, npad, hd, j, dots); break;
-      case 3: Scores<Q, 3>(df, q, kt, npad, hd, j, dots); break;
-      case 2: Scores<Q, 2>(df, q, kt, npad, hd, j, dots); break;
-      default: Scores<Q, 1>(df, q, kt, npad, hd, j, dots); break;
+      case 4: Scores<Q, 4>(df, q, kt, hd, j, dots); break;
+      case 3: Scores<Q, 3>(df, q, kt, hd, j, dots); break;
+      case 2: Scores<Q, 2>(df, q, kt, hd, j, dots); break;
+      default: Scores<Q, 1>(df, q, kt, hd, j, dots); break;
     }
     for (int qi = 0; qi < Q; ++qi)
       for (int64_t v = 0; v < nv; ++v) finish(qi, dots[qi * nv + v], j + v * N);
@@ -137,6 +138,73 @@ HWY_INLINE void AttendQueries(const AttentionArgs& a, const AttentionPrep& prep,
   float inv[Q];
   for (int qi = 0; qi < Q; ++qi) inv[qi] = Probabilities(df, vmax[qi], npad, p + qi * npad);
   WeightedValues<Q>(df, a, g, p, npad, inv, out);
+}
+
+#if HWY_TARGET != HWY_SCALAR
+// Rows v[0, N) of an N x N tile (N = 8 or 16 lanes) transposed in registers: v[c] becomes column
+// c. 4 x 4 transposes inside each 128-bit block, then the blocks are transposed across vectors.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE void TransposeTile(D df, V* v) {
+  constexpr size_t kN = hn::MaxLanes(D());
+  constexpr size_t kB = kN / 4;  // 128-bit blocks per vector
+  const hn::Repartition<double, D> dd;
+  V u[4][kB];  // u[c][q]: block b holds rows 4q..4q+3 of column 4b + c
+  for (size_t q = 0; q < kB; ++q) {
+    const V t0 = hn::InterleaveLower(df, v[4 * q], v[4 * q + 1]);
+    const V t1 = hn::InterleaveUpper(df, v[4 * q], v[4 * q + 1]);
+    const V t2 = hn::InterleaveLower(df, v[4 * q + 2], v[4 * q + 3]);
+    const V t3 = hn::InterleaveUpper(df, v[4 * q + 2], v[4 * q + 3]);
+    u[0][q] = hn::BitCast(df, hn::InterleaveLower(dd, hn::BitCast(dd, t0), hn::BitCast(dd, t2)));
+    u[1][q] = hn::BitCast(df, hn::InterleaveUpper(dd, hn::BitCast(dd, t0), hn::BitCast(dd, t2)));
+    u[2][q] = hn::BitCast(df, hn::InterleaveLower(dd, hn::BitCast(dd, t1), hn::BitCast(dd, t3)));
+    u[3][q] = hn::BitCast(df, hn::InterleaveUpper(dd, hn::BitCast(dd, t1), hn::BitCast(dd, t3)));
+  }
+  for (size_t c = 0; c < 4; ++c) {
+    if constexpr (kB == 2) {
+      v[c] = hn::ConcatLowerLower(df, u[c][1], u[c][0]);
+      v[4 + c] = hn::ConcatUpperUpper(df, u[c][1], u[c][0]);
+    } else {
+      const V x0 = hn::OddEvenBlocks(hn::SwapAdjacentBlocks(u[c][1]), u[c][0]);  // blocks 0 and 2
+      const V x1 = hn::OddEvenBlocks(u[c][1], hn::SwapAdjacentBlocks(u[c][0]));  // blocks 1 and 3
+      const V y0 = hn::OddEvenBlocks(hn::SwapAdjacentBlocks(u[c][3]), u[c][2]);
+      const V y1 = hn::OddEvenBlocks(u[c][3], hn::SwapAdjacentBlocks(u[c][2]));
+      v[c] = hn::ConcatLowerLower(df, y0, x0);
+      v[4 + c] = hn::ConcatLowerLower(df, y1, x1);
+      v[8 + c] = hn::ConcatUpperUpper(df, y0, x0);
+      v[12 + c] = hn::ConcatUpperUpper(df, y1, x1);
+    }
+  }
+}
+#endif
+
+// AttentionPrep::kt from the keys: tiles of N keys x N dimensions are loaded as rows (each key's
+// row read in order), transposed in registers and stored as panel rows.
+void FillKeyPanels(const AttentionArgs& a, int64_t npad, float* HWY_RESTRICT kt) {
+  const int64_t hd = a.head_dim;
+#if HWY_TARGET == HWY_SCALAR  // not dispatched to (the scalar twin reads the keys in place)
+  for (int64_t j = 0; j < npad; ++j)
+    for (int64_t g = 0; g < a.n_head_kv; ++g)
+      for (int64_t d = 0; d < hd; ++d)
+        kt[g * hd * npad + PanelOffset(hd, j, d)] =
+            j < a.n_kv ? a.k[j * a.kv_stride + g * hd + d] : 0.0f;
+#else
+  const hn::ScalableTag<float> df;
+  constexpr size_t kN = hn::MaxLanes(decltype(df)());
+  static_assert(kN == 8 || kN == 16, "tiles of 8 (AVX2) or 16 (AVX-512) lanes");
+  const int64_t N = static_cast<int64_t>(kN);
+  for (int64_t j0 = 0; j0 < npad; j0 += N)
+    for (int64_t g = 0; g < a.n_head_kv; ++g)
+      for (int64_t d0 = 0; d0 < hd; d0 += N) {
+        hn::Vec<decltype(df)> v[kN];
+        for (int64_t i = 0; i < N; ++i) {
+          v[i] = j0 + i < a.n_kv ? hn::LoadU(df, a.k + (j0 + i) * a.kv_stride + g * hd + d0)
+                                 : hn::Zero(df);
+        }
+        TransposeTile(df, v);
+        float* dst = kt + g * hd * npad + PanelOffset(hd, j0, d0);
+        for (int64_t c = 0; c < N; ++c) hn::StoreU(v[c], df, dst + c * kAttnLanes);
+      }
+#endif
 }
 
 // Items [begin, end): item = pair * n_head + head, pair = queries 2 * pair and 2 * pair + 1 (when
@@ -160,6 +228,10 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace sculpt::kernels {
 HWY_EXPORT(AttendRange);
+HWY_EXPORT(FillKeyPanels);
+void PanelKeysSimd(const AttentionArgs& a, int64_t n_kv_pad, float* kt) {
+  HWY_DYNAMIC_DISPATCH(FillKeyPanels)(a, n_kv_pad, kt);
+}
 void AttendSimd(const AttentionArgs& a, const AttentionPrep& prep, int64_t begin, int64_t end,
                 float* scratch) {
   HWY_DYNAMIC_DISPATCH(AttendRange)(a, prep, begin, end, scratch);

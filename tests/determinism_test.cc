@@ -418,6 +418,7 @@ TEST(Determinism, AttentionRowsIgnoreBatchThreadsAndTarget) {
       {5, 70, 4, 4, 64, kernels::AttentionMode::kCausal, 0},     // KV cache: 65 cached + 5 new
       {40, 40, 3, 3, 48, kernels::AttentionMode::kBlockCausal, 8},
       {9, 100, 2, 2, 24, kernels::AttentionMode::kBidirectional, 0},  // not whole vectors: scalar body
+      {3, 131, 4, 1, 128, kernels::AttentionMode::kCausal, 0},  // 9 key panels, the last one short
   };
   for (const Shape& sh : shapes) {
     SCOPED_TRACE(::testing::Message() << "n_q " << sh.n_q << " n_kv " << sh.n_kv << " hd " << sh.head_dim);
