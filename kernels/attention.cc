@@ -88,7 +88,7 @@ void Attention(const AttentionArgs& a) {
   const bool simd = CurrentSimdTarget() != SimdTarget::kScalar && a.head_dim % kAttnLanes == 0;
   if (simd) {
     prep.kt.resize(static_cast<size_t>(a.n_head_kv * a.head_dim * prep.n_kv_pad));
-    PanelKeysSimd(a, prep.n_kv_pad, prep.kt.data());
+    FillKeyPanelsSimd(a, prep.n_kv_pad, prep.kt.data());
   }
   // SIMD items are pairs of queries of one head; scalar items one query of one head.
   const int64_t per_item = simd ? 2 : 1;

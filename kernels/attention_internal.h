@@ -32,10 +32,10 @@ int32_t VisibilityKey(AttentionMode mode, int64_t block, int64_t origin, int32_t
 // Sums 16 lane partials by the fixed pairwise tree (lane l += lane l + half, half = 8, 4, 2, 1).
 float LaneTreeSum(float* lanes);
 
+// Fills AttentionPrep::kt ([n_head_kv * head_dim * n_kv_pad] floats) from a.k.
+void FillKeyPanelsSimd(const AttentionArgs& a, int64_t n_kv_pad, float* kt);
 // Items [begin, end) (item = query pair * n_head + head: queries 2i and 2i+1 when it exists);
 // scratch holds 2 * n_kv_pad floats.
-// Fills AttentionPrep::kt ([n_head_kv * head_dim * n_kv_pad] floats) from a.k.
-void PanelKeysSimd(const AttentionArgs& a, int64_t n_kv_pad, float* kt);
 void AttendSimd(const AttentionArgs& a, const AttentionPrep& prep, int64_t begin, int64_t end,
                 float* scratch);
 

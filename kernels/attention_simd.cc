@@ -1,7 +1,7 @@
 // Highway body of Attention (kernels/attention.cc explains the arithmetic; AttendScalar there is
 // the twin). Two queries of one head at a time, sharing the loads of keys and values. Scores: keys
-// across lanes, one MulAdd chain over d per key (up to four key vectors at a time for independent
-// chains). Output: head dimensions across lanes, one MulAdd chain over the keys.
+// across lanes (read from the transposed key panels, FillKeyPanels), one MulAdd chain over d per
+// key (up to four key vectors at a time for independent chains). Output: head dimensions across lanes, one MulAdd chain over the keys.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/attention_simd.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -229,7 +229,7 @@ HWY_AFTER_NAMESPACE();
 namespace sculpt::kernels {
 HWY_EXPORT(AttendRange);
 HWY_EXPORT(FillKeyPanels);
-void PanelKeysSimd(const AttentionArgs& a, int64_t n_kv_pad, float* kt) {
+void FillKeyPanelsSimd(const AttentionArgs& a, int64_t n_kv_pad, float* kt) {
   HWY_DYNAMIC_DISPATCH(FillKeyPanels)(a, n_kv_pad, kt);
 }
 void AttendSimd(const AttentionArgs& a, const AttentionPrep& prep, int64_t begin, int64_t end,
