@@ -44,7 +44,7 @@ Denoiser::Denoiser(gguf::File file, ModelConfig config, Weights weights, PackedW
       packed_(std::move(packed)) {}
 
 KVCache Denoiser::NewCache(int64_t capacity) const {
-  return KVCache(config_.n_layer, capacity, config_.n_head_kv * config_.head_dim);
+  return KVCache(config_.n_layer, capacity, config_.n_head_kv, config_.head_dim);
 }
 
 Status Denoiser::Validate(std::span<const SequenceInput> batch) const {
@@ -196,10 +196,10 @@ void Denoiser::AttentionForBatch(int64_t il, std::span<const SequenceInput> batc
     if (in.cache) {
       KVCache& cache = *in.cache;
       const int64_t base = in.cache_overwrite >= 0 ? in.cache_overwrite : cache.size();
-      std::memcpy(cache.k(il, base), a.k.data() + b * kv_dim, sizeof(float) * n * kv_dim);
-      std::memcpy(cache.v(il, base), a.v.data() + b * kv_dim, sizeof(float) * n * kv_dim);
+      cache.Store(il, base, a.k.data() + b * kv_dim, a.v.data() + b * kv_dim, n);
       std::memcpy(cache.positions() + base, a.positions.data() + b, sizeof(int32_t) * n);
-      args.k = cache.k(il, 0);
+      args.k_panels = cache.key_panels(il);
+      args.k_panel_keys = cache.panel_keys();
       args.v = cache.v(il, 0);
       args.n_kv = in.cache_overwrite >= 0 ? cache.size() : base + n;
       args.k_pos = cache.positions();

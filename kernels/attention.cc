@@ -11,6 +11,7 @@
 #include <limits>
 #include <vector>
 
+#include "base/check.h"
 #include "kernels/attention_internal.h"
 #include "kernels/exp.h"
 #include "kernels/kernels.h"
@@ -51,9 +52,14 @@ void AttendScalar(const AttentionArgs& a, const AttentionPrep& prep, int64_t i, 
       p[j] = kNegInf;
       continue;
     }
-    const float* k = a.k + j * a.kv_stride + g * hd;
     float dot = 0.0f;
-    for (int64_t d = 0; d < hd; ++d) dot = std::fma(q[d], k[d], dot);
+    if (a.k_panels != nullptr) {
+      const float* k = a.k_panels + g * hd * a.k_panel_keys + PanelOffset(hd, j, 0);
+      for (int64_t d = 0; d < hd; ++d) dot = std::fma(q[d], k[d * kAttnLanes], dot);
+    } else {
+      const float* k = a.k + j * a.kv_stride + g * hd;
+      for (int64_t d = 0; d < hd; ++d) dot = std::fma(q[d], k[d], dot);
+    }
     p[j] = dot * scale;
     max_score = std::max(max_score, p[j]);
   }
@@ -75,6 +81,19 @@ void AttendScalar(const AttentionArgs& a, const AttentionPrep& prep, int64_t i, 
 
 }  // namespace
 
+void StoreKeyPanels(const float* k, int64_t n, int64_t stride, int64_t row0, int64_t n_head_kv,
+                    int64_t head_dim, int64_t panel_keys, float* panels) {
+  SCULPT_CHECK(row0 >= 0 && row0 + n <= panel_keys && panel_keys % kAttnLanes == 0);
+  for (int64_t g = 0; g < n_head_kv; ++g) {
+    float* head = panels + g * head_dim * panel_keys;
+    for (int64_t i = 0; i < n; ++i) {
+      const float* src = k + i * stride + g * head_dim;
+      float* dst = head + PanelOffset(head_dim, row0 + i, 0);
+      for (int64_t d = 0; d < head_dim; ++d) dst[d * kAttnLanes] = src[d];
+    }
+  }
+}
+
 void Attention(const AttentionArgs& a) {
   // Reused across calls (per calling thread): a decode step calls this once per layer, and
   // allocating the key panels each time cost page faults. The workers below use this thread's
@@ -86,9 +105,15 @@ void Attention(const AttentionArgs& a) {
   for (int64_t j = 0; j < a.n_kv; ++j) prep.key_vis[j] = VisibilityKey(a.mode, a.block_size, a.block_origin, a.k_pos[j]);
   // The SIMD body needs the head dimension in whole vectors of 8 (AVX2) and 16 (AVX-512) floats.
   const bool simd = CurrentSimdTarget() != SimdTarget::kScalar && a.head_dim % kAttnLanes == 0;
-  if (simd) {
+  if (a.k_panels != nullptr) {
+    SCULPT_CHECK(a.k_panel_keys >= prep.n_kv_pad && a.k_panel_keys % kAttnLanes == 0);
+    prep.keys = a.k_panels;
+    prep.panel_keys = a.k_panel_keys;
+  } else if (simd) {
     prep.kt.resize(static_cast<size_t>(a.n_head_kv * a.head_dim * prep.n_kv_pad));
     FillKeyPanelsSimd(a, prep.n_kv_pad, prep.kt.data());
+    prep.keys = prep.kt.data();
+    prep.panel_keys = prep.n_kv_pad;
   }
   // SIMD items are pairs of queries of one head; scalar items one query of one head.
   const int64_t per_item = simd ? 2 : 1;

@@ -9,15 +9,19 @@
 namespace sculpt::kernels {
 
 inline constexpr int kAttnLanes = 16;  // keys per block of the softmax sum (lane j % 16)
+static_assert(kAttnLanes == kKeyPanel, "a key panel is one block of the softmax sum");
 
 // Per call: what the SIMD body and the scalar twin share.
 struct AttentionPrep {
   int64_t n_kv_pad = 0;          // n_kv rounded up to kAttnLanes
   std::vector<int32_t> key_vis;  // [n_kv_pad] VisibilityKey of each key; INT32_MAX for padding
-  // SIMD only: the keys of each kv head in panels of kAttnLanes keys, each panel transposed:
-  // [n_head_kv][n_kv_pad / kAttnLanes][head_dim][kAttnLanes], padding keys 0. A panel is one
-  // contiguous stream for the scores (a plain [head_dim][n_kv_pad] transpose put head_dim rows a
-  // power-of-two stride apart into a few cache sets).
+  // The keys of each kv head in panels of kAttnLanes keys, each panel transposed:
+  // [n_head_kv][panel_keys / kAttnLanes][head_dim][kAttnLanes]. A panel is one contiguous stream
+  // for the scores (a plain [head_dim][n_kv] transpose put head_dim rows a power-of-two stride
+  // apart into a few cache sets). Either the caller's (AttentionArgs::k_panels) or, for the SIMD
+  // body, built from AttentionArgs::k into `kt` (panel_keys = n_kv_pad, padding keys 0).
+  const float* keys = nullptr;
+  int64_t panel_keys = 0;
   std::vector<float> kt;
 };
 

@@ -1,7 +1,8 @@
 // Highway body of Attention (kernels/attention.cc explains the arithmetic; AttendScalar there is
 // the twin). Two queries of one head at a time, sharing the loads of keys and values. Scores: keys
-// across lanes (read from the transposed key panels, FillKeyPanels), one MulAdd chain over d per
-// key (up to four key vectors at a time for independent chains). Output: head dimensions across lanes, one MulAdd chain over the keys.
+// across lanes (read from key panels: the KV cache's, or built here by FillKeyPanels), one MulAdd
+// chain over d per key (up to four key vectors at a time for independent chains). Output: head
+// dimensions across lanes, one MulAdd chain over the keys.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/attention_simd.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -104,7 +105,7 @@ HWY_INLINE void AttendQueries(const AttentionArgs& a, const AttentionPrep& prep,
   const int64_t g = h / (a.n_head / a.n_head_kv);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const V neg_inf = hn::Set(df, -std::numeric_limits<float>::infinity());
-  const float* HWY_RESTRICT kt = prep.kt.data() + g * hd * npad;
+  const float* HWY_RESTRICT kt = prep.keys + g * hd * prep.panel_keys;
   const float* HWY_RESTRICT q[Q];
   float* out[Q];
   hn::Vec<decltype(di)> qv[Q];

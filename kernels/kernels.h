@@ -73,6 +73,11 @@ struct AttentionArgs {
   int64_t q_stride = 0;
   const int32_t* q_pos = nullptr;  // [n_q]
   const float* k = nullptr;        // [n_kv, kv_stride]; kv head g at column g * head_dim
+  // Or the keys already in panels (StoreKeyPanels, as a KV cache keeps them): when set, k is not
+  // read and the panels are not rebuilt from it. k_panel_keys (a multiple of kKeyPanel, >= n_kv)
+  // is the panels' key capacity per kv head.
+  const float* k_panels = nullptr;
+  int64_t k_panel_keys = 0;
   const float* v = nullptr;        // [n_kv, kv_stride]
   int64_t n_kv = 0;
   int64_t kv_stride = 0;
@@ -87,6 +92,13 @@ struct AttentionArgs {
   float* out = nullptr;    // [n_q, out_stride]; head h at column h * head_dim
   int64_t out_stride = 0;
 };
+// Keys per panel: attention reads the keys of each kv head as panels of kKeyPanel keys, each
+// transposed, [n_head_kv][panel_keys / kKeyPanel][head_dim][kKeyPanel].
+inline constexpr int64_t kKeyPanel = 16;
+// Writes keys [n, stride] (kv head g at column g * head_dim) as keys row0 .. row0 + n - 1 of
+// panels holding panel_keys keys per kv head. A copy: the values are unchanged.
+void StoreKeyPanels(const float* k, int64_t n, int64_t stride, int64_t row0, int64_t n_head_kv,
+                    int64_t head_dim, int64_t panel_keys, float* panels);
 // Per (query, head): s_j = (q·k_j) / sqrt(head_dim) over the visible keys in index order,
 // p = softmax(s), out = Σ p_j v_j. Each query's result depends only on its own row, the keys it
 // sees and their order.

@@ -404,8 +404,9 @@ uint64_t Hash(const std::vector<float>& v) {  // FNV-1a over the bits
 // One request's logits equal, bit for bit, its logits inside batches of 1-15 other requests of
 // different lengths.
 // Attention: for every mode, grouped-query layout and awkward length, each query's output has the
-// same bits on every target and thread count and alone as inside the whole batch of queries, and
-// stays within float rounding of a float64 evaluation.
+// same bits on every target and thread count, alone as inside the whole batch of queries, and with
+// the keys read from a KV cache's panels as from rows, and stays within float rounding of a
+// float64 evaluation.
 TEST(Determinism, AttentionRowsIgnoreBatchThreadsAndTarget) {
   Restore restore;
   std::mt19937 rng(11);
@@ -429,13 +430,27 @@ TEST(Determinism, AttentionRowsIgnoreBatchThreadsAndTarget) {
     std::vector<int32_t> qpos(sh.n_q), kpos(sh.n_kv);
     for (int64_t j = 0; j < sh.n_kv; ++j) kpos[j] = static_cast<int32_t>(j);
     for (int64_t i = 0; i < sh.n_q; ++i) qpos[i] = static_cast<int32_t>(sh.n_kv - sh.n_q + i);
-    auto run = [&](int64_t first, int64_t count) {
+    // The keys as a KV cache keeps them: panels with room for more keys than n_kv, stored a few
+    // rows at a time; the unused keys are NaN (never read unmasked).
+    const int64_t panel = kernels::kKeyPanel;
+    const int64_t panel_keys = (sh.n_kv + 20 + panel - 1) / panel * panel;
+    std::vector<float> panels(static_cast<size_t>(panel_keys * ks), std::nanf(""));
+    for (int64_t j = 0; j < sh.n_kv; j += 5) {
+      kernels::StoreKeyPanels(k.data() + j * ks, std::min<int64_t>(5, sh.n_kv - j), ks, j,
+                              sh.n_head_kv, sh.head_dim, panel_keys, panels.data());
+    }
+    auto run = [&](int64_t first, int64_t count, bool from_panels = false) {
       kernels::AttentionArgs a;
       a.q = q.data() + first * qs;
       a.n_q = count;
       a.q_stride = qs;
       a.q_pos = qpos.data() + first;
-      a.k = k.data();
+      if (from_panels) {
+        a.k_panels = panels.data();
+        a.k_panel_keys = panel_keys;
+      } else {
+        a.k = k.data();
+      }
       a.v = v.data();
       a.n_kv = sh.n_kv;
       a.kv_stride = ks;
@@ -485,6 +500,7 @@ TEST(Determinism, AttentionRowsIgnoreBatchThreadsAndTarget) {
       for (int threads : {1, 2}) {
         kernels::SetThreads(threads);
         EXPECT_EQ(run(0, sh.n_q), want) << kernels::SimdTargetName(t) << ", threads " << threads;
+        EXPECT_EQ(run(0, sh.n_q, true), want) << kernels::SimdTargetName(t) << ": keys from panels";
         const int64_t i = sh.n_q / 2;  // one query alone
         const std::vector<float> alone = run(i, 1);
         EXPECT_TRUE(std::equal(alone.begin(), alone.end(), want.begin() + i * qs))
