@@ -124,6 +124,24 @@ void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, 
   }
 }
 
+// Tile t of a float format (values of sizeof(T) bytes, copied as they are): k outer and the
+// tile's rows inner, so the panel is written in order while the rows are read as kTile sequential
+// streams (row by row, each k of a row landed on its own cache line: 2.3x slower on the embedded
+// model's load).
+template <typename T>
+void PackFloatTile(const WeightMatrix& w, int64_t t, T* dst) {
+  const int64_t rows = std::min<int64_t>(kTile, w.rows - t * kTile);
+  const uint8_t* src[kTile];
+  for (int64_t j = 0; j < rows; ++j) src[j] = w.data + (t * kTile + j) * w.row_bytes;
+  if (rows == kTile) {
+    for (int64_t k = 0; k < w.cols; ++k, dst += kTile)
+      for (int64_t j = 0; j < kTile; ++j) std::memcpy(dst + j, src[j] + k * sizeof(T), sizeof(T));
+  } else {  // the last tile: its padding columns stay 0
+    for (int64_t k = 0; k < w.cols; ++k, dst += kTile)
+      for (int64_t j = 0; j < rows; ++j) std::memcpy(dst + j, src[j] + k * sizeof(T), sizeof(T));
+  }
+}
+
 }  // namespace
 
 size_t PackedMatrix::bytes() const {
@@ -177,13 +195,17 @@ PackedMatrix Pack(const WeightMatrix& w) {
       p.format = PanelFormat::kU4Quads;
     }
   }
-  const size_t value_bytes = static_cast<size_t>(p.n_tiles * p.cols) * BytesPerK(p.format);
-  p.values.Reserve(value_bytes);
-  std::memset(p.values.data(), 0, value_bytes);
+  // The loop below writes every value and scale of every column that exists (a nibble shares its
+  // byte only with a column of the same tile). Only the last tile, whose columns past `rows` are
+  // padding, is zeroed first: zeroing the whole matrix was a fifth of a model's load time.
+  const size_t tile_bytes = static_cast<size_t>(p.cols) * BytesPerK(p.format);
+  const auto last = static_cast<size_t>(std::max<int64_t>(p.n_tiles - 1, 0));
+  p.values.Reserve(tile_bytes * static_cast<size_t>(p.n_tiles));
+  if (p.n_tiles > 0) std::memset(p.values.data() + tile_bytes * last, 0, tile_bytes);
   if (Quantized(p.format)) {
-    const size_t n = static_cast<size_t>(p.n_tiles * (p.cols / p.block) * kTile) * (p.has_min ? 2 : 1);
-    p.scales.Reserve(n);
-    std::memset(p.scales.data(), 0, n * sizeof(float));
+    const size_t per_tile = static_cast<size_t>((p.cols / p.block) * kTile) * (p.has_min ? 2 : 1);
+    p.scales.Reserve(per_tile * static_cast<size_t>(p.n_tiles));
+    if (p.n_tiles > 0) std::memset(p.scales.data() + per_tile * last, 0, per_tile * sizeof(float));
   }
   if (g_backend == Backend::kBlas) {
     p.dense.resize(static_cast<size_t>(p.rows * p.cols));
@@ -191,25 +213,17 @@ PackedMatrix Pack(const WeightMatrix& w) {
   }
   ParallelChunks(p.n_tiles, 1, static_cast<double>(p.cols) * kTile * 4, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      for (int64_t j = 0; j < kTile && t * kTile + j < p.rows; ++j) {
-        const int64_t r = t * kTile + j;
-        const uint8_t* src = w.data + r * w.row_bytes;
-        switch (p.format) {
-          case PanelFormat::kF32: {
-            float* dst = reinterpret_cast<float*>(p.values.data()) + t * p.cols * kTile;
-            for (int64_t k = 0; k < p.cols; ++k) std::memcpy(&dst[k * kTile + j], src + 4 * k, 4);
-            break;
-          }
-          case PanelFormat::kF16:
-          case PanelFormat::kBF16: {
-            uint16_t* dst = reinterpret_cast<uint16_t*>(p.values.data()) + t * p.cols * kTile;
-            for (int64_t k = 0; k < p.cols; ++k) dst[k * kTile + j] = LoadU16(src + 2 * k);
-            break;
-          }
-          default:
-            PackQuantRow(w, r, p, t, j);
-            break;
-        }
+      switch (p.format) {
+        case PanelFormat::kF32:
+          PackFloatTile<uint32_t>(w, t, reinterpret_cast<uint32_t*>(p.values.data()) + t * p.cols * kTile);
+          break;
+        case PanelFormat::kF16:
+        case PanelFormat::kBF16:
+          PackFloatTile<uint16_t>(w, t, reinterpret_cast<uint16_t*>(p.values.data()) + t * p.cols * kTile);
+          break;
+        default:
+          for (int64_t j = 0; j < kTile && t * kTile + j < p.rows; ++j) PackQuantRow(w, t * kTile + j, p, t, j);
+          break;
       }
     }
   });
