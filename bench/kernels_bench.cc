@@ -1,6 +1,5 @@
 #include "bench/kernels_bench.h"
 
-
 #include <Eigen/Dense>
 #include <chrono>
 #include <cstring>

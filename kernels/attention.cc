@@ -52,14 +52,13 @@ void AttendScalar(const AttentionArgs& a, const AttentionPrep& prep, int64_t i, 
       p[j] = kNegInf;
       continue;
     }
+    // key j's dimension d is k[d * step], in the caller's panels or in its row
+    const bool panels = a.k_panels != nullptr;
+    const float* k = panels ? a.k_panels + g * hd * a.k_panel_keys + PanelOffset(hd, j, 0)
+                            : a.k + j * a.kv_stride + g * hd;
+    const int64_t step = panels ? kAttnLanes : 1;
     float dot = 0.0f;
-    if (a.k_panels != nullptr) {
-      const float* k = a.k_panels + g * hd * a.k_panel_keys + PanelOffset(hd, j, 0);
-      for (int64_t d = 0; d < hd; ++d) dot = std::fma(q[d], k[d * kAttnLanes], dot);
-    } else {
-      const float* k = a.k + j * a.kv_stride + g * hd;
-      for (int64_t d = 0; d < hd; ++d) dot = std::fma(q[d], k[d], dot);
-    }
+    for (int64_t d = 0; d < hd; ++d) dot = std::fma(q[d], k[d * step], dot);
     p[j] = dot * scale;
     max_score = std::max(max_score, p[j]);
   }

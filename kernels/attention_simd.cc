@@ -8,6 +8,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -183,11 +184,8 @@ HWY_INLINE void TransposeTile(D df, V* v) {
 void FillKeyPanels(const AttentionArgs& a, int64_t npad, float* HWY_RESTRICT kt) {
   const int64_t hd = a.head_dim;
 #if HWY_TARGET == HWY_SCALAR  // not dispatched to (the scalar twin reads the keys in place)
-  for (int64_t j = 0; j < npad; ++j)
-    for (int64_t g = 0; g < a.n_head_kv; ++g)
-      for (int64_t d = 0; d < hd; ++d)
-        kt[g * hd * npad + PanelOffset(hd, j, d)] =
-            j < a.n_kv ? a.k[j * a.kv_stride + g * hd + d] : 0.0f;
+  std::fill(kt, kt + a.n_head_kv * hd * npad, 0.0f);
+  StoreKeyPanels(a.k, a.n_kv, a.kv_stride, 0, a.n_head_kv, hd, npad, kt);
 #else
   const hn::ScalableTag<float> df;
   constexpr size_t kN = hn::MaxLanes(decltype(df)());

@@ -126,8 +126,9 @@ void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, 
 
 // Tile t of a float format (values of sizeof(T) bytes, copied as they are): k outer and the
 // tile's rows inner, so the panel is written in order while the rows are read as kTile sequential
-// streams (row by row, each k of a row landed on its own cache line: 2.3x slower on the embedded
-// model's load).
+// streams. (Row by row, each k of a row landed on its own cache line; that order with a zeroing
+// pass first took 1.8x as long on a 4096 x 14336 F32 matrix.) A full tile's constant row count
+// lets the copy unroll.
 template <typename T>
 void PackFloatTile(const WeightMatrix& w, int64_t t, T* dst) {
   const int64_t rows = std::min<int64_t>(kTile, w.rows - t * kTile);
@@ -197,7 +198,7 @@ PackedMatrix Pack(const WeightMatrix& w) {
   }
   // The loop below writes every value and scale of every column that exists (a nibble shares its
   // byte only with a column of the same tile). Only the last tile, whose columns past `rows` are
-  // padding, is zeroed first: zeroing the whole matrix was a fifth of a model's load time.
+  // padding, is zeroed first (zeroing all of it was a pass over the whole matrix for nothing).
   const size_t tile_bytes = static_cast<size_t>(p.cols) * BytesPerK(p.format);
   const auto last = static_cast<size_t>(std::max<int64_t>(p.n_tiles - 1, 0));
   p.values.Reserve(tile_bytes * static_cast<size_t>(p.n_tiles));
@@ -215,14 +216,17 @@ PackedMatrix Pack(const WeightMatrix& w) {
     for (int64_t t = t0; t < t1; ++t) {
       switch (p.format) {
         case PanelFormat::kF32:
-          PackFloatTile<uint32_t>(w, t, reinterpret_cast<uint32_t*>(p.values.data()) + t * p.cols * kTile);
+          PackFloatTile<uint32_t>(w, t,
+                                  reinterpret_cast<uint32_t*>(p.values.data()) + t * p.cols * kTile);
           break;
         case PanelFormat::kF16:
         case PanelFormat::kBF16:
-          PackFloatTile<uint16_t>(w, t, reinterpret_cast<uint16_t*>(p.values.data()) + t * p.cols * kTile);
+          PackFloatTile<uint16_t>(w, t,
+                                  reinterpret_cast<uint16_t*>(p.values.data()) + t * p.cols * kTile);
           break;
         default:
-          for (int64_t j = 0; j < kTile && t * kTile + j < p.rows; ++j) PackQuantRow(w, t * kTile + j, p, t, j);
+          for (int64_t j = 0; j < kTile && t * kTile + j < p.rows; ++j)
+            PackQuantRow(w, t * kTile + j, p, t, j);
           break;
       }
     }
