@@ -1,12 +1,14 @@
 #include "bench/kernels_bench.h"
 
 #include <Eigen/Dense>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <random>
+#include <string_view>
 
 #include "bench/machine.h"
 #include "engine/engine.h"
@@ -21,6 +23,13 @@ namespace {
 
 using kernels::GgmlType;
 using Clock = std::chrono::steady_clock;
+
+// The interface's spelling of a weight type: "f32", "q8_0", "q4_k" (GGUF's names in lower case).
+std::string DtypeName(std::string_view ggml_name) {
+  std::string s(ggml_name);
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
 
 // Seconds per call of each of fns, timed in turn (a, b, c, a, b, c, ...) so that all see the same
 // machine: the minimum of each after a warm-up, over at least 5 rounds and `budget` seconds (the
@@ -198,7 +207,7 @@ nlohmann::json RunKernelBench(const KernelBenchOptions& o) {
         }
         const std::vector<double> t = TimeAlternately(fns, o.threads > 1 ? 1.2 : 0.8);
         const double gflops = flops / t[0] / 1e9, window_peak = burst_flops / t[1] / 1e9;
-        nlohmann::json e = {{"dtype", std::string(traits.name)}, {"shape", s.name}, {"m", m},
+        nlohmann::json e = {{"dtype", DtypeName(traits.name)}, {"shape", s.name}, {"m", m},
                             {"n", s.n}, {"k", s.k}, {"gflops", gflops},
                             {"window_peak_gflops", window_peak},
                             {"peak_fraction", gflops / window_peak}};
@@ -239,7 +248,7 @@ nlohmann::json RunKernelBench(const KernelBenchOptions& o) {
             for (const auto& c : copies) kernels::MatMulPacked(x.data(), 1, c, y.data());
           });
           const double gbs = static_cast<double>(total) / tc / 1e9;
-          r["gemv"].push_back({{"dtype", std::string(traits.name)}, {"shape", s.name}, {"n", s.n},
+          r["gemv"].push_back({{"dtype", DtypeName(traits.name)}, {"shape", s.name}, {"n", s.n},
                                {"k", s.k}, {"gbs", gbs}, {"copies", copies.size()},
                                {"packed_bytes", packed.bytes()}, {"file_bytes", bytes.size()},
                                {"weights_per_s", static_cast<double>(s.n * s.k) * copies.size() / tc},
