@@ -209,6 +209,7 @@ constexpr bool kWide = kLanes >= 16;
 // groups at M = 64 instead of 6, and each weight loaded from L2/L3 feeds 28 FMAs instead of 24.
 constexpr int kMR0 = kWide ? 14 : 6;                        // 28 (12) accumulators
 constexpr int kMR1 = kWide ? 12 : 6, kT1 = kWide ? 2 : 1;  // 24 (12)
+constexpr int kMRMid = kWide ? 13 : 6;                      // 26, between the two (GroupRows)
 constexpr int kMR2 = kWide ? 8 : 4, kT2 = kWide ? 3 : 1;   // 24 (8)
 constexpr int kMR3 = 4, kT3 = kWide ? 4 : 1;               // 16 (8)
 constexpr int kT4 = kWide ? 4 : 2;                         // one row: 4 (4)
@@ -248,13 +249,23 @@ HWY_NOINLINE void RowGroup(const float* xp, const PackedMatrix& w, int64_t t0, i
   }
 }
 
-// The row-group height AllRows uses for rows [i, m): the tallest tile that fits, where `top` is
-// kMR0 (float formats) or kMR1. The 14-row tile is not taken when it would leave 2 or 3 rows
+// The row-group height AllRows uses for rows [i, m), where `top` is kMR0 (float formats) or kMR1.
+// Float formats on AVX-512: as many groups as 14-row groups need, each of 12 to 14 rows (all two
+// tiles wide) wherever the rows allow, so 64 rows go as 14 + 14 + 12 + 12 + 12 and 63 as
+// 14 + 14 + 13 + 12 + 12, not 4 x 14 + 8 (+ 7): an 8 x 3 group is ~9 % less efficient per row than
+// a 14 x 2 one and a column block of 8 tiles leaves it two 8 x 1 calls; 4 and 1-row groups are
+// worse still. Against tallest-first (f32 8B shapes, one process, timed in turn, 1 and 2 threads):
+// M = 64 1.00-1.04x, 63 1.17-1.23x, 65 1.07x, 25 1.5x, 13 1.3x, 100-1024 0.99-1.03x.
+// Otherwise the tallest tile that fits; 14 rows are not taken when they would leave 2 or 3 rows
 // (single-row groups): 16 rows go as 12 + 4.
 HWY_INLINE int GroupRows(int64_t m, int64_t i, int top) {
   const int64_t left = m - i;
-  if (top == kMR0 && kMR0 != kMR1 && left >= kMR0 && left - kMR0 != 2 && left - kMR0 != 3) {
-    return kMR0;
+  if (top == kMR0 && kMR0 != kMR1) {
+    const int64_t groups = (left + kMR0 - 1) / kMR0;
+    if (left >= groups * kMR1) {  // all groups of kMR1..kMR0 rows: this one takes what the rest can't
+      return static_cast<int>(std::min<int64_t>(kMR0, left - (groups - 1) * kMR1));
+    }
+    if (left >= kMR0 && left - kMR0 != 2 && left - kMR0 != 3) return kMR0;
   }
   return left >= kMR1 ? kMR1 : left >= kMR2 ? kMR2 : left >= kMR3 ? kMR3 : 1;
 }
@@ -267,7 +278,7 @@ constexpr int TopRows() {
 
 // Micro-kernel calls of a row group of mr rows over n tiles.
 HWY_INLINE int64_t GroupCalls(int mr, int64_t n) {
-  return mr == kMR0 || mr == kMR1 ? CallsFor<kT1>(n) : mr == kMR2 ? CallsFor<kT2>(n) : mr == kMR3 ? CallsFor<kT3>(n) : CallsFor<kT4>(n);
+  return mr >= kMR1 ? CallsFor<kT1>(n) : mr == kMR2 ? CallsFor<kT2>(n) : mr == kMR3 ? CallsFor<kT3>(n) : CallsFor<kT4>(n);
 }
 
 // Rows [0, MR) of x, columns [k0, k1), into xp as [k - k0][MR].
@@ -308,6 +319,7 @@ HWY_INLINE void Interleave(const float* x, int64_t m, int64_t K, int64_t k0, int
   for (int64_t i = 0; i < m;) {
     const int mr = GroupRows(m, i, top);
     if (mr == kMR0 && kMR0 != kMR1) InterleaveGroup<kMR0>(x + i * K, K, k0, k1, xp + i * kc);
+    else if (mr == kMRMid && kMRMid != kMR1) InterleaveGroup<kMRMid>(x + i * K, K, k0, k1, xp + i * kc);
     else if (mr == kMR1) InterleaveGroup<kMR1>(x + i * K, K, k0, k1, xp + i * kc);
     else if (mr == kMR2) InterleaveGroup<kMR2>(x + i * K, K, k0, k1, xp + i * kc);
     else if (mr == kMR3) InterleaveGroup<kMR3>(x + i * K, K, k0, k1, xp + i * kc);
@@ -375,6 +387,8 @@ void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64
         const int mr = GroupRows(m, i, top);
         if (mr == kMR0 && kMR0 != kMR1) {
           if constexpr (top == kMR0) RowGroup<F, kMin, kMR0, kT1>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
+        } else if (mr == kMRMid && kMRMid != kMR1) {
+          if constexpr (top == kMR0) RowGroup<F, kMin, kMRMid, kT1>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
         } else if (mr == kMR1) RowGroup<F, kMin, kMR1, kT1>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
         else if (mr == kMR2) RowGroup<F, kMin, kMR2, kT2>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
         else if (mr == kMR3) RowGroup<F, kMin, kMR3, kT3>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
