@@ -8,6 +8,7 @@
 #define HWY_TARGET_INCLUDE "kernels/packed_tile.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "hwy/cache_control.h"
@@ -202,83 +203,114 @@ HWY_INLINE void Micro(const float* HWY_RESTRICT xp, const PackedMatrix& w, int64
 // Register tiles for this target, MR rows x T tiles of accumulators: AVX-512 has 32 registers of
 // one tile each, AVX2 16 registers of half a tile.
 constexpr bool kWide = kLanes >= 16;
-// The float formats take 14 rows x 2 tiles on AVX-512 (28 accumulators, 2 weight vectors and one
-// broadcast: 31 registers); the quantized ones (--kernels float) need 4 more for scales and mins
-// and take 12. 14 rows against 12: 1.01-1.03x on the f32 8B shapes at M = 64-1024 (one process,
-// timed in turn, best of each, 1 and 2 threads): a block of weights is passed over by 5 row
-// groups at M = 64 instead of 6, and each weight loaded from L2/L3 feeds 28 FMAs instead of 24.
-constexpr int kMR0 = kWide ? 14 : 6;                        // 28 (12) accumulators
-constexpr int kMR1 = kWide ? 12 : 6, kT1 = kWide ? 2 : 1;  // 24 (12)
-constexpr int kMRMid = kWide ? 13 : 6;                      // 26, between the two (GroupRows)
-constexpr int kMR2 = kWide ? 8 : 4, kT2 = kWide ? 3 : 1;   // 24 (8)
-constexpr int kMR3 = 4, kT3 = kWide ? 4 : 1;               // 16 (8)
-constexpr int kT4 = kWide ? 4 : 2;                         // one row: 4 (4)
+// The float formats take up to 14 rows x 2 tiles on AVX-512 (28 accumulators, 2 weight vectors
+// and one broadcast: 31 registers); the quantized ones (--kernels float) need 4 more for scales
+// and mins and take up to 12. 14 rows against 12: 1.01-1.03x on the f32 8B shapes at M = 64-1024
+// (one process, timed in turn, best of each, 1 and 2 threads): a block of weights is passed over
+// by 5 row groups at M = 64 instead of 6, and each weight loaded from L2/L3 feeds 28 FMAs, not 24.
+constexpr int kMR0 = kWide ? 14 : 6;  // 28 (12) accumulators
+constexpr int kMR1 = kWide ? 12 : 6;  // 24 (12)
 
-// Micro-kernel calls RowGroup<.., T> makes for n tiles.
-template <int T>
-constexpr int64_t CallsFor(int64_t n) {
-  return n / T + n % T;
+// Tiles per micro-kernel call for a row group of mr rows: as many as the accumulators allow
+// (AVX-512: 28 of them, at most 4 tiles; AVX2: 12 half tiles).
+constexpr int TilesFor(int mr) {
+  return kWide ? (mr >= 10 ? 2 : mr >= 8 ? 3 : 4) : (mr >= 3 ? 1 : 2);
+}
+
+// Row groups. The float formats split the rows into as many groups as kMR0-row groups need, as
+// evenly as they go, with a micro-kernel for every height up to kMR0: 64 rows are 13 x 4 + 12,
+// 63 are 13 x 3 + 12 x 2, 20 are 10 x 2 and 7 one group of 7, where the tallest-first split took
+// 14 x 4 + 8, 14 x 4 + 4 + 1 x 3, 14 + 4 + 1 x 2 and 4 + 1 x 3. Each group passes over the whole
+// block of weights, so a 1-row group costs a pass for a row, and 8- and 4-row groups feed fewer
+// FMAs per weight loaded than 14-row ones. Against tallest-first (f32 8B shapes, one thread, the
+// two builds in alternate processes, best of 2 each): M = 2 1.7-1.9x, 7 2.3-2.6x, 11 2.1-2.2x,
+// 16 1.1x, 20 1.5-1.6x, 32 1.04-1.08x, 45 1.1-1.15x, 63 1.25-1.28x, 64 1.01-1.05x (89.8-92.7 % of
+// the FMA peak), 256 1.01-1.04x; M = 1, 4, 8 (the same groups) 0.94-1.04x. The quantized
+// formats (the --kernels float path, for comparisons) keep tallest-first over 12, 8, 4 and 1 rows
+// (AVX2: 6, 4, 1): fewer template instances.
+template <PanelFormat F>
+HWY_INLINE int GroupRows(int64_t m, int64_t i) {
+  const int64_t left = m - i;
+  if constexpr (kQuantFmt(F)) {
+    constexpr int kMid = kWide ? 8 : 4;
+    return left >= kMR1 ? kMR1 : left >= kMid ? kMid : left >= 4 ? 4 : 1;
+  } else {
+    const int64_t groups = (left + kMR0 - 1) / kMR0;
+    return static_cast<int>((left + groups - 1) / groups);
+  }
+}
+
+// fn(std::integral_constant<int, MR>()) for MR == mr, 1 <= mr <= kTop.
+template <int kTop, int MR = 1, class Fn>
+HWY_INLINE void WithRows(int mr, const Fn& fn) {
+  if constexpr (MR < kTop) {
+    if (mr != MR) return WithRows<kTop, MR + 1>(mr, fn);
+  }
+  fn(std::integral_constant<int, MR>());
+}
+
+// fn(std::integral_constant<int, mr>()) for a height mr that GroupRows<F> returns.
+template <PanelFormat F, class Fn>
+HWY_INLINE void WithGroupRows(int mr, const Fn& fn) {
+  if constexpr (kQuantFmt(F)) {
+    constexpr int kMid = kWide ? 8 : 4;
+    if (mr == kMR1) fn(std::integral_constant<int, kMR1>());
+    else if (mr == kMid) fn(std::integral_constant<int, kMid>());
+    else if (mr == 4) fn(std::integral_constant<int, 4>());
+    else fn(std::integral_constant<int, 1>());
+  } else {
+    WithRows<kMR0>(mr, fn);
+  }
+}
+
+// Does RowGroup<F, .., mr, T> end its tiles with a 2-tile call (rather than single ones)?
+template <PanelFormat F>
+constexpr bool kPairTail(int tiles) {
+  return !kQuantFmt(F) && tiles > 2;
+}
+
+// Micro-kernel calls RowGroup makes for a group of mr rows over n tiles.
+template <PanelFormat F>
+HWY_INLINE int64_t GroupCalls(int mr, int64_t n) {
+  const int64_t tiles = TilesFor(mr), rest = n % tiles;
+  return n / tiles + (kPairTail<F>(tiles) && rest >= 2 ? rest - 1 : rest);
 }
 
 // Rows [i, i + MR) of x over tiles [t0, t1) and k in [k0, k1); xp holds them interleaved
-// (Interleave): T tiles at a time, then single tiles. Call c of the block (from `call`) touches
-// share c of the next block's lines. Only the float formats do (the quantized ones here are the
-// --kernels float path; fewer template instances).
+// (Interleave): T tiles at a time, then (kPairTail) two, then single tiles; a tail of 8 x 1 calls
+// of 8 accumulators each was 1.03-1.08x slower than one 8 x 2 at M = 8-18. Call c of the block
+// (from `call`) touches share c of the next block's lines: only the float formats do (the
+// quantized ones here are the --kernels float path), and only groups of at least half of kMR0
+// rows, the heights of a split into several groups (a single group, the only one shorter, streams
+// its block once anyway): fewer template instances.
 template <PanelFormat F, bool kMin, int MR, int T>
 HWY_NOINLINE void RowGroup(const float* xp, const PackedMatrix& w, int64_t t0, int64_t t1, int64_t k0,
                            int64_t k1, float* y, int64_t ldy, const Ahead& ahead, int64_t call) {
-  constexpr bool kCanPrefetch = !kQuantFmt(F);
-  const bool prefetch = ahead.calls > 0;  // AllRows fills `ahead` only where kCanPrefetch
-  int64_t t = t0;
-  for (; t + T <= t1; t += T, ++call) {
+  constexpr bool kCanPrefetch = !kQuantFmt(F) && 2 * MR >= kMR0;
+  const bool prefetch = kCanPrefetch && ahead.calls > 0;  // AllRows fills `ahead` for the floats
+  const auto micro = [&](auto tiles) {
+    constexpr int kT = decltype(tiles)::value;
     const AheadCursor cursor(ahead, call, k1 - k0);
+    const int64_t nt_last = ColsOf(w, t0 + kT - 1);
+    float* yt = y + t0 * kTile;
+    if (prefetch) Micro<F, kMin, MR, kT, kCanPrefetch>(xp, w, t0, k0, k1, yt, ldy, nt_last, cursor);
+    else Micro<F, kMin, MR, kT, false>(xp, w, t0, k0, k1, yt, ldy, nt_last, cursor);
+    t0 += kT, ++call;
+  };
+  while (t0 + T <= t1) {
     // the next call's partial sums, a line per row and tile, so that its first loads do not stall
     // (about 1.02-1.03x at M = 1024 on the 8B shapes)
-    if (k0 > 0 && t + 2 * T <= t1) {
+    if (k0 > 0 && t0 + 2 * T <= t1) {
       _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r)
         _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt)
-          hwy::Prefetch(y + r * ldy + (t + T + tt) * kTile);
+          hwy::Prefetch(y + r * ldy + (t0 + T + tt) * kTile);
     }
-    if (prefetch) Micro<F, kMin, MR, T, kCanPrefetch>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t + T - 1), cursor);
-    else Micro<F, kMin, MR, T, false>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t + T - 1), cursor);
+    micro(std::integral_constant<int, T>());
   }
-  for (; t < t1; ++t, ++call) {
-    const AheadCursor cursor(ahead, call, k1 - k0);
-    if (prefetch) Micro<F, kMin, MR, 1, kCanPrefetch>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t), cursor);
-    else Micro<F, kMin, MR, 1, false>(xp, w, t, k0, k1, y + t * kTile, ldy, ColsOf(w, t), cursor);
+  if constexpr (kPairTail<F>(T)) {
+    if (t0 + 2 <= t1) micro(std::integral_constant<int, 2>());
   }
-}
-
-// The row-group height AllRows uses for rows [i, m), where `top` is kMR0 (float formats) or kMR1.
-// Float formats on AVX-512: as many groups as 14-row groups need, each of 12 to 14 rows (all two
-// tiles wide) wherever the rows allow, so 64 rows go as 14 + 14 + 12 + 12 + 12 and 63 as
-// 14 + 14 + 13 + 12 + 12, not 4 x 14 + 8 (+ 7): an 8 x 3 group is ~9 % less efficient per row than
-// a 14 x 2 one and a column block of 8 tiles leaves it two 8 x 1 calls; 4 and 1-row groups are
-// worse still. Against tallest-first (f32 8B shapes, one process, timed in turn, 1 and 2 threads):
-// M = 64 1.00-1.04x, 63 1.17-1.23x, 65 1.07x, 25 1.5x, 13 1.3x, 100-1024 0.99-1.03x.
-// Otherwise the tallest tile that fits; 14 rows are not taken when they would leave 2 or 3 rows
-// (single-row groups): 16 rows go as 12 + 4.
-HWY_INLINE int GroupRows(int64_t m, int64_t i, int top) {
-  const int64_t left = m - i;
-  if (top == kMR0 && kMR0 != kMR1) {
-    const int64_t groups = (left + kMR0 - 1) / kMR0;
-    if (left >= groups * kMR1) {  // all groups of kMR1..kMR0 rows: this one takes what the rest can't
-      return static_cast<int>(std::min<int64_t>(kMR0, left - (groups - 1) * kMR1));
-    }
-    if (left >= kMR0 && left - kMR0 != 2 && left - kMR0 != 3) return kMR0;
-  }
-  return left >= kMR1 ? kMR1 : left >= kMR2 ? kMR2 : left >= kMR3 ? kMR3 : 1;
-}
-
-// The tallest row group of format F.
-template <PanelFormat F>
-constexpr int TopRows() {
-  return kQuantFmt(F) ? kMR1 : kMR0;
-}
-
-// Micro-kernel calls of a row group of mr rows over n tiles.
-HWY_INLINE int64_t GroupCalls(int mr, int64_t n) {
-  return mr >= kMR1 ? CallsFor<kT1>(n) : mr == kMR2 ? CallsFor<kT2>(n) : mr == kMR3 ? CallsFor<kT3>(n) : CallsFor<kT4>(n);
+  while (t0 < t1) micro(std::integral_constant<int, 1>());
 }
 
 // Rows [0, MR) of x, columns [k0, k1), into xp as [k - k0][MR].
@@ -314,16 +346,14 @@ HWY_INLINE void InterleaveGroup(const float* HWY_RESTRICT x, int64_t K, int64_t 
 
 // Columns [k0, k1) of all m rows of x, interleaved per row group: the group of MR rows starting
 // at row i occupies xp[i * kc, (i + MR) * kc) as [k - k0][MR].
+template <PanelFormat F>
 HWY_INLINE void Interleave(const float* x, int64_t m, int64_t K, int64_t k0, int64_t k1, int64_t kc,
-                           int top, float* xp) {
+                           float* xp) {
   for (int64_t i = 0; i < m;) {
-    const int mr = GroupRows(m, i, top);
-    if (mr == kMR0 && kMR0 != kMR1) InterleaveGroup<kMR0>(x + i * K, K, k0, k1, xp + i * kc);
-    else if (mr == kMRMid && kMRMid != kMR1) InterleaveGroup<kMRMid>(x + i * K, K, k0, k1, xp + i * kc);
-    else if (mr == kMR1) InterleaveGroup<kMR1>(x + i * K, K, k0, k1, xp + i * kc);
-    else if (mr == kMR2) InterleaveGroup<kMR2>(x + i * K, K, k0, k1, xp + i * kc);
-    else if (mr == kMR3) InterleaveGroup<kMR3>(x + i * K, K, k0, k1, xp + i * kc);
-    else InterleaveGroup<1>(x + i * K, K, k0, k1, xp + i * kc);
+    const int mr = GroupRows<F>(m, i);
+    WithGroupRows<F>(mr, [&](auto rows) {
+      InterleaveGroup<decltype(rows)::value>(x + i * K, K, k0, k1, xp + i * kc);
+    });
     i += mr;
   }
 }
@@ -347,7 +377,6 @@ void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64
   const int64_t K = w.cols;
   const int64_t unit = kQuantFmt(F) ? w.block : 1;
   const bool reuse = m >= 320;
-  constexpr int top = TopRows<F>();
   const int64_t kc = std::min(K, std::max<int64_t>(unit, (reuse ? 1024 : 4096) / unit * unit));
   const int64_t block_bytes = kc * kBytesPerK(F);
   const int64_t block_target = reuse ? L2CacheBytes() / 2 : int64_t{2048} << 10;
@@ -356,7 +385,7 @@ void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64
   if (xp.size() < static_cast<size_t>(m * kc)) xp.resize(static_cast<size_t>(m * kc));
   for (int64_t k0 = 0; k0 < K; k0 += kc) {
     const int64_t k1 = std::min(K, k0 + kc);
-    Interleave(x, m, K, k0, k1, kc, top, xp.data());
+    Interleave<F>(x, m, K, k0, k1, kc, xp.data());
     for (int64_t n0 = t0; n0 < t1; n0 += kNc) {
       const int64_t n1 = std::min(t1, n0 + kNc);
       // the next block: the next column block, or the first one of the next k block; touched
@@ -369,31 +398,27 @@ void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64
       } else if (k1 < K) {
         next_t0 = t0, next_k0 = k1, next_t1 = std::min(t1, t0 + kNc);
       }
-      if (!kQuantFmt(F) && next_t0 >= 0 && GroupRows(m, 0, top) < m) {
+      if (!kQuantFmt(F) && next_t0 >= 0 && GroupRows<F>(m, 0) < m) {
         const int64_t bytes = (std::min(K, next_k0 + kc) - next_k0) * kBytesPerK(F);
         ahead.base = w.values.data() + (next_t0 * K + next_k0) * kBytesPerK(F);
         ahead.seg_lines = (bytes + 63) / 64;
         ahead.seg_stride = K * kBytesPerK(F);
         ahead.n_segs = next_t1 - next_t0;
         for (int64_t i = 0, mr = 0; i < m; i += mr) {
-          mr = GroupRows(m, i, top);
-          ahead.calls += GroupCalls(static_cast<int>(mr), n1 - n0);
+          mr = GroupRows<F>(m, i);
+          ahead.calls += GroupCalls<F>(static_cast<int>(mr), n1 - n0);
         }
       }
       int64_t call = 0;
       for (int64_t i = 0; i < m;) {
         const float* xi = xp.data() + i * kc;
         float* yi = y + i * ldy;
-        const int mr = GroupRows(m, i, top);
-        if (mr == kMR0 && kMR0 != kMR1) {
-          if constexpr (top == kMR0) RowGroup<F, kMin, kMR0, kT1>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
-        } else if (mr == kMRMid && kMRMid != kMR1) {
-          if constexpr (top == kMR0) RowGroup<F, kMin, kMRMid, kT1>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
-        } else if (mr == kMR1) RowGroup<F, kMin, kMR1, kT1>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
-        else if (mr == kMR2) RowGroup<F, kMin, kMR2, kT2>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
-        else if (mr == kMR3) RowGroup<F, kMin, kMR3, kT3>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
-        else RowGroup<F, kMin, 1, kT4>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
-        call += GroupCalls(mr, n1 - n0);
+        const int mr = GroupRows<F>(m, i);
+        WithGroupRows<F>(mr, [&](auto rows) {
+          constexpr int kRows = decltype(rows)::value;
+          RowGroup<F, kMin, kRows, TilesFor(kRows)>(xi, w, n0, n1, k0, k1, yi, ldy, ahead, call);
+        });
+        call += GroupCalls<F>(mr, n1 - n0);
         i += mr;
       }
     }

@@ -304,6 +304,42 @@ TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
   }
 }
 
+// The float formats split the rows of x into groups of as even a height as they go, with a
+// micro-kernel per height (up to 14 rows on AVX-512, 6 on AVX2): every batch size up to 30 takes
+// every height, alone (m <= 14) or beside a taller group, and each row keeps its bits. 72 columns
+// are 5 tiles, the last one short: every tile count per call, and the 2-tile tail of the shorter
+// groups; 530 x 1100 has several column blocks, where all groups but the last fetch the next block
+// ahead. The quantized --kernels float path (tallest-first) runs too.
+TEST(Determinism, MatMulRowsIgnoreBatchAtEveryRowGroupHeight) {
+  Restore restore;
+  std::mt19937 rng(13);
+  const struct { GgmlType type; int64_t n, k; } shapes[] = {
+      {GgmlType::kF32, 72, 40}, {GgmlType::kF16, 72, 40}, {GgmlType::kBF16, 72, 40},
+      {GgmlType::kQ8_0, 72, 64}, {GgmlType::kF32, 530, 1100}};
+  ASSERT_TRUE(kernels::SetBackend("float").ok());
+  for (const auto& s : shapes) {
+    SCOPED_TRACE(std::string(kernels::TypeName(static_cast<uint32_t>(s.type))) + " n=" +
+                 std::to_string(s.n) + " k=" + std::to_string(s.k));
+    const int64_t max_m = 30;
+    const RandomProduct p = MakeProduct(s.type, s.n, s.k, max_m, rng);
+    ASSERT_TRUE(kernels::SetSimdTarget("scalar").ok());
+    kernels::SetThreads(1);
+    const std::vector<float> alone = RowsAlone(p, max_m);
+    for (SimdTarget t : Targets()) {
+      ASSERT_TRUE(kernels::SetSimdTarget(kernels::SimdTargetName(t)).ok());
+      for (int threads : {1, 2}) {
+        kernels::SetThreads(threads);
+        for (int64_t m = 2; m <= max_m; ++m) {
+          std::vector<float> y(static_cast<size_t>(m * s.n));
+          kernels::MatMulPacked(p.x.data(), m, p.packed, y.data());
+          EXPECT_EQ(std::memcmp(y.data(), alone.data(), y.size() * 4), 0)
+              << kernels::SimdTargetName(t) << " threads=" << threads << " m=" << m;
+        }
+      }
+    }
+  }
+}
+
 // The weight blocks are sized by the L2 cache (kernels::L2CacheBytes): the f32 blocks of large
 // batches (m >= 320), the int8 column blocks and whether two threads split rows. Whatever size a
 // CPU reports, every row keeps the bits it has alone.
