@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/parallel.h"
@@ -124,20 +125,40 @@ struct GroupX {
   const float* neg_s;
 };
 
-// Row heights of the VNNI kernel's groups, tallest first: 14 rows x 2 tiles for byte weights (28
-// accumulators, 2 weight vectors, one broadcast), 12 x 2 for nibbles (2 more registers for the
-// high and low halves); then 8, 4 and single rows.
+// Row heights of the VNNI kernel's groups: up to 14 rows x 2 tiles for byte weights (28
+// accumulators, 2 weight vectors, one broadcast), 12 x 2 for nibbles (2 more registers for the high
+// and low halves).
 template <bool kNib>
 constexpr int kTopRows = kNib ? 12 : 14;
 
-// The height of the group starting at row i of m: the tallest, unless that leaves 1-3 rows, which
-// would then run as single rows (each a pass over the weights).
+// Tiles per call for a group of mr rows: as many as the registers allow (bytes: mr x T accumulators
+// + T weight vectors + a broadcast; nibbles: two vectors per weight tile).
+template <bool kNib>
+constexpr int VnniTiles(int mr) {
+  return kNib ? (mr >= 6 ? 2 : 4) : (mr >= 10 ? 2 : mr >= 8 ? 3 : 4);
+}
+
+// The height of the group starting at row i of m: the rows split into as many groups as
+// kTopRows-row groups need, as evenly as they go, with a kernel for every height (as the float
+// kernels, kernels/packed_tile.cc): 7 rows are one group, not 4 + 1 + 1 + 1 (single rows each
+// pass over the weights), 20 are 10 + 10, not 14 + 4 + 1 + 1. Against tallest-first (8B shapes,
+// one thread, the two builds in alternate processes, best of 2): Q8_0 at 4096 x 14336 M = 2-7
+// 1.9-2.7x, 11 1.9x, 20 1.3x, 32-63 1.04-1.08x; at 4096 x 4096 (in L3) M = 3, 7, 11 1.33-1.38x,
+// M = 2 0.98x; Q4_0 M = 3, 7, 11 1.1-1.36x; M >= 16 0.96-1.07x (noise: 16 rows split as before).
 template <bool kNib>
 int VnniRows(int64_t m, int64_t i) {
   const int64_t left = m - i;
-  constexpr int kTop = kTopRows<kNib>;
-  if (left >= kTop && (left == kTop || left - kTop >= 4)) return kTop;
-  return left >= 8 ? 8 : left >= 4 ? 4 : 1;
+  const int64_t groups = (left + kTopRows<kNib> - 1) / kTopRows<kNib>;
+  return static_cast<int>((left + groups - 1) / groups);
+}
+
+// fn(std::integral_constant<int, MR>()) for MR == mr, 1 <= mr <= kTop.
+template <int kTop, int MR = 1, class Fn>
+inline void WithRows(int mr, const Fn& fn) {
+  if constexpr (MR < kTop) {
+    if (mr != MR) return WithRows<kTop, MR + 1>(mr, fn);
+  }
+  fn(std::integral_constant<int, MR>());
 }
 
 // All rows of x in the GroupX layout, group by group: the group at row i at offset i * K (q) and
@@ -292,10 +313,10 @@ SCULPT_VNNI void AllVnni(const QuantizedRows& x, const PackedMatrix& w, int64_t 
       mr = VnniRows<kNib>(m, i);
       const GroupX g = grouped.At(i, K, nb);
       float* yi = y + i * ldy;
-      if (mr == kTopRows<kNib>) GroupVnni<kTopRows<kNib>, 2, kNib, kMin>(g, w, n0, n1, yi, ldy);
-      else if (mr == 8) GroupVnni<8, kNib ? 2 : 3, kNib, kMin>(g, w, n0, n1, yi, ldy);
-      else if (mr == 4) GroupVnni<4, 4, kNib, kMin>(g, w, n0, n1, yi, ldy);
-      else GroupVnni<1, 4, kNib, kMin>(g, w, n0, n1, yi, ldy);
+      WithRows<kTopRows<kNib>>(static_cast<int>(mr), [&](auto rows) {
+        constexpr int kRows = decltype(rows)::value;
+        GroupVnni<kRows, VnniTiles<kNib>(kRows), kNib, kMin>(g, w, n0, n1, yi, ldy);
+      });
     }
   }
 }

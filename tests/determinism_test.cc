@@ -304,22 +304,25 @@ TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
   }
 }
 
-// The float formats split the rows of x into groups of as even a height as they go, with a
-// micro-kernel per height (up to 14 rows on AVX-512, 6 on AVX2): every batch size up to 30 takes
-// every height, alone (m <= 14) or beside a taller group, and each row keeps its bits. 72 columns
-// are 5 tiles, the last one short: every tile count per call, and the 2-tile tail of the shorter
-// groups; 530 x 1100 has several column blocks, where all groups but the last fetch the next block
-// ahead. The quantized --kernels float path (tallest-first) runs too.
+// The float kernels and the AVX-512 VNNI int8 kernel split the rows of x into groups of as even a
+// height as they go, with a micro-kernel per height (float: up to 14 rows on AVX-512, 6 on AVX2;
+// int8: 14 for bytes, 12 for nibbles): every batch size up to 30 takes every height, alone
+// (m <= 14) or beside a taller group, and each row keeps its bits. 72 columns are 5 tiles, the
+// last one short: every tile count per call, and the 2-tile tail of the shorter float groups;
+// 530 x 1100 has several column blocks, where all float groups but the last fetch the next block
+// ahead. The quantized types run on both backends (--kernels float: tallest-first).
 TEST(Determinism, MatMulRowsIgnoreBatchAtEveryRowGroupHeight) {
   Restore restore;
   std::mt19937 rng(13);
   const struct { GgmlType type; int64_t n, k; } shapes[] = {
       {GgmlType::kF32, 72, 40}, {GgmlType::kF16, 72, 40}, {GgmlType::kBF16, 72, 40},
-      {GgmlType::kQ8_0, 72, 64}, {GgmlType::kF32, 530, 1100}};
-  ASSERT_TRUE(kernels::SetBackend("float").ok());
+      {GgmlType::kQ8_0, 72, 64}, {GgmlType::kQ4_0, 72, 64}, {GgmlType::kQ4_K, 72, 256},
+      {GgmlType::kF32, 530, 1100}};
+  for (const char* backend : {"float", "int8"})
   for (const auto& s : shapes) {
-    SCOPED_TRACE(std::string(kernels::TypeName(static_cast<uint32_t>(s.type))) + " n=" +
-                 std::to_string(s.n) + " k=" + std::to_string(s.k));
+    ASSERT_TRUE(kernels::SetBackend(backend).ok());
+    SCOPED_TRACE(std::string(backend) + " " + kernels::TypeName(static_cast<uint32_t>(s.type)) +
+                 " n=" + std::to_string(s.n) + " k=" + std::to_string(s.k));
     const int64_t max_m = 30;
     const RandomProduct p = MakeProduct(s.type, s.n, s.k, max_m, rng);
     ASSERT_TRUE(kernels::SetSimdTarget("scalar").ok());
