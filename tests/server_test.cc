@@ -154,10 +154,18 @@ TEST(Server, HealthModelsTokenizeDetokenizeMetrics) {
   ASSERT_EQ(d.status, 200) << d.raw;
   EXPECT_EQ(d.body["content"], text);
 
-  Reply metrics = Get(c, "/metrics");
+  // A request is counted once its response has been written (the server's logger runs after the
+  // write, on the server's thread), so a client can hold the reply a moment before the count
+  // moves: under load (ctest -j2) the first scrape missed it once. Scrape until it shows (5 s).
+  const std::string counted = "sculpt_requests_total{route=\"/tokenize\",status=\"200\"} 1";
+  Reply metrics;
+  for (int i = 0; i < 500; ++i) {
+    metrics = Get(c, "/metrics");
+    if (metrics.raw.find(counted) != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   EXPECT_EQ(metrics.status, 200);
-  EXPECT_NE(metrics.raw.find("sculpt_requests_total{route=\"/tokenize\",status=\"200\"} 1"), std::string::npos)
-      << metrics.raw;
+  EXPECT_NE(metrics.raw.find(counted), std::string::npos) << metrics.raw;
   EXPECT_NE(metrics.raw.find("sculpt_request_duration_seconds_count"), std::string::npos);
 }
 
