@@ -8,9 +8,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <type_traits>
 #include <vector>
 
+#include "kernels/matmul_tile.h"
 #include "kernels/parallel.h"
 #include "kernels/simd.h"
 
@@ -150,15 +150,6 @@ int VnniRows(int64_t m, int64_t i) {
   const int64_t left = m - i;
   const int64_t groups = (left + kTopRows<kNib> - 1) / kTopRows<kNib>;
   return static_cast<int>((left + groups - 1) / groups);
-}
-
-// fn(std::integral_constant<int, MR>()) for MR == mr, 1 <= mr <= kTop.
-template <int kTop, int MR = 1, class Fn>
-inline void WithRows(int mr, const Fn& fn) {
-  if constexpr (MR < kTop) {
-    if (mr != MR) return WithRows<kTop, MR + 1>(mr, fn);
-  }
-  fn(std::integral_constant<int, MR>());
 }
 
 // All rows of x in the GroupX layout, group by group: the group at row i at offset i * K (q) and

@@ -8,11 +8,11 @@
 #define HWY_TARGET_INCLUDE "kernels/packed_tile.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include <algorithm>
-#include <type_traits>
 #include <vector>
 
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
+#include "kernels/matmul_tile.h"
 #include "kernels/packed.h"
 #include "kernels/simd.h"
 
@@ -238,15 +238,6 @@ HWY_INLINE int GroupRows(int64_t m, int64_t i) {
     const int64_t groups = (left + kMR0 - 1) / kMR0;
     return static_cast<int>((left + groups - 1) / groups);
   }
-}
-
-// fn(std::integral_constant<int, MR>()) for MR == mr, 1 <= mr <= kTop.
-template <int kTop, int MR = 1, class Fn>
-HWY_INLINE void WithRows(int mr, const Fn& fn) {
-  if constexpr (MR < kTop) {
-    if (mr != MR) return WithRows<kTop, MR + 1>(mr, fn);
-  }
-  fn(std::integral_constant<int, MR>());
 }
 
 // fn(std::integral_constant<int, mr>()) for a height mr that GroupRows<F> returns.
