@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "base/check.h"
 #include "kernels/blas.h"
@@ -31,36 +32,48 @@ bool Quantized(PanelFormat f) {
   return f == PanelFormat::kI8 || f == PanelFormat::kI4 || f == PanelFormat::kU8Quads || f == PanelFormat::kU4Quads;
 }
 
-// Fills the int8 panel of one row r (column j of tile t): q values and their scales/mins.
+// Row j of tile t's panel from u, the row's K stored values (v + offset, one byte each): one
+// instance per panel format, so the quads take a 4-byte store per 4 (bytes) or 8 (nibbles) values.
+template <PanelFormat F>
+void StoreRow(const uint8_t* u, int64_t K, uint8_t* base, int64_t j) {
+  if constexpr (F == PanelFormat::kU8Quads) {  // [K/4][kTile][4]
+    for (int64_t k4 = 0; k4 < K / 4; ++k4) std::memcpy(base + (k4 * kTile + j) * 4, u + 4 * k4, 4);
+  } else if constexpr (F == PanelFormat::kU4Quads) {  // [K/8][kTile][4], k + 4 in the high half
+    for (int64_t k8 = 0; k8 < K / 8; ++k8) {
+      const uint8_t* s = u + 8 * k8;
+      uint8_t quad[4];
+      for (int b = 0; b < 4; ++b) quad[b] = static_cast<uint8_t>(s[b] | (s[b + 4] << 4));
+      std::memcpy(base + (k8 * kTile + j) * 4, quad, 4);
+    }
+  } else if constexpr (F == PanelFormat::kI8) {  // [K][kTile]
+    for (int64_t k = 0; k < K; ++k) base[k * kTile + j] = u[k];
+  } else {  // kI4: [K][kTile / 2], rows 0-7 in the low halves, 8-15 in the high ones
+    static_assert(F == PanelFormat::kI4);
+    const int shift = j < kTile / 2 ? 0 : 4;
+    const auto keep = static_cast<uint8_t>(0xF0 >> shift);
+    for (int64_t k = 0; k < K; ++k) {
+      uint8_t& byte = base[k * (kTile / 2) + j % (kTile / 2)];
+      byte = static_cast<uint8_t>((byte & keep) | (u[k] << shift));
+    }
+  }
+}
+
+// Fills the int8 panel of one row r (column j of tile t): q values and their scales/mins. The
+// values are decoded into a row of bytes in k order first (StoreRow then places them): storing
+// each value in place, with a switch on the format per value, took 1.15-1.8x as long.
 void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, int64_t j) {
   const uint8_t* src = w.data + r * w.row_bytes;
   uint8_t* base = p.values.data() + static_cast<size_t>(t * p.cols) * BytesPerK(p.format);
   const int64_t n_blocks = p.cols / p.block;
   float* scale = p.scales.data() + t * n_blocks * kTile * (p.has_min ? 2 : 1);
   float* min = scale + n_blocks * kTile;
+  thread_local std::vector<uint8_t> row;
+  row.resize(static_cast<size_t>(p.cols));
+  uint8_t* u = row.data();
+  const int offset = p.offset;
   // int8: the value; int4: the nibble q, with the Q4_0 offset undone (v = q - offset).
   // Quads: the stored value u = v + offset (unsigned).
-  auto put = [&](int64_t k, int v) {
-    switch (p.format) {
-      case PanelFormat::kI8:
-        reinterpret_cast<int8_t*>(base)[k * kTile + j] = static_cast<int8_t>(v);
-        break;
-      case PanelFormat::kU8Quads:
-        base[((k / 4) * kTile + j) * 4 + k % 4] = static_cast<uint8_t>(v + p.offset);
-        break;
-      case PanelFormat::kU4Quads: {
-        uint8_t& byte = base[((k / 8) * kTile + j) * 4 + k % 4];
-        const int u = v + p.offset;
-        byte = static_cast<uint8_t>((k % 8) < 4 ? (byte & 0xF0) | u : (byte & 0x0F) | (u << 4));
-        break;
-      }
-      default: {  // kI4
-        const int q = v + p.offset;
-        uint8_t& byte = base[k * (kTile / 2) + (j % (kTile / 2))];
-        byte = static_cast<uint8_t>(j < kTile / 2 ? (byte & 0xF0) | q : (byte & 0x0F) | (q << 4));
-      }
-    }
-  };
+  auto put = [&](int64_t k, int v) { u[k] = static_cast<uint8_t>(v + offset); };
   switch (w.type) {
     case GgmlType::kQ8_0:
       for (int64_t b = 0; b < n_blocks; ++b, src += sizeof(BlockQ8_0)) {
@@ -121,6 +134,12 @@ void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, 
       break;
     default:
       SCULPT_CHECK(false && "PackQuantRow: not a quantized type");
+  }
+  switch (p.format) {
+    case PanelFormat::kU8Quads: return StoreRow<PanelFormat::kU8Quads>(u, p.cols, base, j);
+    case PanelFormat::kU4Quads: return StoreRow<PanelFormat::kU4Quads>(u, p.cols, base, j);
+    case PanelFormat::kI8: return StoreRow<PanelFormat::kI8>(u, p.cols, base, j);
+    default: return StoreRow<PanelFormat::kI4>(u, p.cols, base, j);
   }
 }
 
