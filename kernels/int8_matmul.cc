@@ -594,7 +594,8 @@ SCULPT_AVXVNNI void AllAvxVnni(const QuantizedRows& x, const PackedMatrix& w, in
       const GroupX g = grouped.At(i, K, nb);
       WithRows<kTop>(static_cast<int>(mr), [&](auto rows) {
         constexpr int kRows = decltype(rows)::value;
-        for (int64_t t = n0; t < n1; ++t) MicroAvxVnni<kRows, kNib, kMin>(g, w, t, y + i * ldy, ldy);
+        float* yi = y + i * ldy;
+        for (int64_t t = n0; t < n1; ++t) MicroAvxVnni<kRows, kNib, kMin>(g, w, t, yi, ldy);
       });
     }
   }
