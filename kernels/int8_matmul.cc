@@ -151,9 +151,7 @@ constexpr int VnniTiles(int mr) {
 // M = 2 0.98x; Q4_0 M = 3, 7, 11 1.1-1.36x; M >= 16 0.96-1.07x (noise: 16 rows split as before).
 template <bool kNib>
 int VnniRows(int64_t m, int64_t i) {
-  const int64_t left = m - i;
-  const int64_t groups = (left + kTopRows<kNib> - 1) / kTopRows<kNib>;
-  return static_cast<int>((left + groups - 1) / groups);
+  return EvenGroupRows(m - i, kTopRows<kNib>);
 }
 
 // All rows of x in the GroupX layout, group by group: the group at row i at offset i * K (q) and
@@ -577,14 +575,10 @@ SCULPT_AVXVNNI void AllAvxVnni(const QuantizedRows& x, const PackedMatrix& w, in
                                float* y, int64_t ldy) {
   constexpr int kTop = kAvxVnniRows<kNib>;
   const int64_t nc = TilesPerBlock(w), K = w.cols, nb = K / w.block, m = x.m;
-  // Rows in as many groups as kTop-row ones need, evenly high (as VnniRows): against tallest-first
-  // over 6/4/2/1 (4/2/1), one thread, --simd avx2, 4096 x 14336, alternate processes: Q8_0
-  // M = 3 1.75x, 5 1.42x, 7-20 1.18-1.28x; Q4_0 M = 3 1.31x, 7-11 1.12-1.14x (same splits
-  // 0.86-1.15x run to run).
-  const auto rows_at = [m](int64_t i) {
-    const int64_t left = m - i, groups = (left + kTop - 1) / kTop;
-    return static_cast<int>((left + groups - 1) / groups);
-  };
+  // Rows in evenly high groups (as VnniRows): against tallest-first over 6/4/2/1 (4/2/1), one
+  // thread, --simd avx2, 4096 x 14336, alternate processes: Q8_0 M = 3 1.75x, 5 1.42x, 7-20
+  // 1.18-1.28x; Q4_0 M = 3 1.31x, 7-11 1.12-1.14x (same splits 0.86-1.15x run to run).
+  const auto rows_at = [m](int64_t i) { return EvenGroupRows(m - i, kTop); };
   thread_local GroupedRows grouped;
   RegroupAll(x, w.offset, rows_at, &grouped);
   for (int64_t n0 = t0; n0 < t1; n0 += nc) {

@@ -14,6 +14,14 @@ inline constexpr int64_t kTile = 16;  // output columns per panel
 void TileScalar(const float* x, int64_t m, int64_t k, const float* panel, float* y, int64_t ldy,
                 int64_t nt);
 
+// The height of the next row group when `left` rows remain: as many groups as top-row groups
+// need, as evenly high as they go (64 rows at top 14: 13, 13, 13, 13, 12). Every group is a pass
+// over the weights, so tallest-first, which leaves short groups (64 = 14 x 4 + 8), costs passes.
+inline int EvenGroupRows(int64_t left, int top) {
+  const int64_t groups = (left + top - 1) / top;
+  return static_cast<int>((left + groups - 1) / groups);
+}
+
 // fn(std::integral_constant<int, MR>()) for MR == mr, 1 <= mr <= kTop: the packed kernels have a
 // micro-kernel for every row-group height and pick one at run time.
 template <int kTop, int MR = 1, class Fn>

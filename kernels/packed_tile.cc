@@ -235,8 +235,7 @@ HWY_INLINE int GroupRows(int64_t m, int64_t i) {
     constexpr int kMid = kWide ? 8 : 4;
     return left >= kMR1 ? kMR1 : left >= kMid ? kMid : left >= 4 ? 4 : 1;
   } else {
-    const int64_t groups = (left + kMR0 - 1) / kMR0;
-    return static_cast<int>((left + groups - 1) / groups);
+    return EvenGroupRows(left, kMR0);
   }
 }
 

@@ -23,6 +23,7 @@ void TileScalar(const float* x, int64_t m, int64_t k, const float* panel, float*
 }  // namespace sculpt::kernels
 
 // ---- packed panels (kernels/packed.h) ---------------------------------------------------------
+#include "base/check.h"
 #include "kernels/packed.h"
 #include "kernels/int8_matmul.h"
 #include "kernels/quant.h"
@@ -61,6 +62,9 @@ void WeightsAt(const PackedMatrix& w, int64_t t, int64_t k, float* out) {
       }
       return;
     }
+    case PanelFormat::kU8Quads:  // int8-activation formats: their twin is IntTilesScalar
+    case PanelFormat::kU4Quads:
+      SCULPT_CHECK(false && "WeightsAt: not a float-path format");
   }
 }
 }  // namespace

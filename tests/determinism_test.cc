@@ -9,6 +9,7 @@
 #include <random>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 
@@ -265,27 +266,26 @@ TEST(Parallel, ForkedChildRunsJobs) {
   EXPECT_EQ(count_once(), 0);  // the parent's pool is untouched
 }
 
-TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
+struct ProductShape {
+  GgmlType type;
+  int64_t n, k;
+};
+
+// For each backend and shape (random weights and x from `seed`): every batch of the first m rows
+// of x, m in `batches`, on every target and 1 or 2 threads, gives each row the bits it has alone on
+// the scalar target, one thread.
+void ExpectRowsKeepTheirBits(std::span<const ProductShape> shapes,
+                             std::initializer_list<const char*> backends,
+                             const std::vector<int64_t>& batches, uint32_t seed) {
   Restore restore;
-  std::mt19937 rng(7);
-  const struct { GgmlType type; int64_t n, k; } shapes[] = {
-      {GgmlType::kF32, 37, 29}, {GgmlType::kF32, 16, 1}, {GgmlType::kF16, 45, 64},
-      {GgmlType::kQ8_0, 33, 96}, {GgmlType::kQ4_0, 17, 64}, {GgmlType::kQ4_K, 21, 256},
-      {GgmlType::kF32, 130, 300},
-      // several column blocks (more tiles than fit 2 MiB of weights at this K)
-      {GgmlType::kF32, 530, 1100}, {GgmlType::kQ4_K, 70, 1280}, {GgmlType::kQ6_K, 40, 512},
-      {GgmlType::kQ8_0, 600, 128},
-      // K > 4096 is walked in blocks with partial sums parked in y (a short last block), here
-      // over two column blocks (f32) and in whole quantization blocks (Q8_0)
-      {GgmlType::kF32, 140, 4200}, {GgmlType::kQ8_0, 40, 4224}};
-  for (const char* backend : {"int8", "float"})
+  std::mt19937 rng(seed);
+  const int64_t max_m = *std::max_element(batches.begin(), batches.end());
+  for (const char* backend : backends)
   for (const auto& s : shapes) {
     ASSERT_TRUE(kernels::SetBackend(backend).ok());
     SCOPED_TRACE(std::string(backend) + " " + kernels::TypeName(static_cast<uint32_t>(s.type)) +
                  " n=" + std::to_string(s.n) + " k=" + std::to_string(s.k));
-    const int64_t max_m = 257;
     const RandomProduct p = MakeProduct(s.type, s.n, s.k, max_m, rng);
-    // Reference: every row alone, scalar target, one thread.
     ASSERT_TRUE(kernels::SetSimdTarget("scalar").ok());
     kernels::SetThreads(1);
     const std::vector<float> alone = RowsAlone(p, max_m);
@@ -293,7 +293,7 @@ TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
       Select(t);
       for (int threads : {1, 2}) {
         kernels::SetThreads(threads);
-        for (int64_t m : {1, 2, 7, 20, 64, 257}) {
+        for (int64_t m : batches) {
           std::vector<float> y(static_cast<size_t>(m * s.n));
           kernels::MatMulPacked(p.x.data(), m, p.packed, y.data());
           EXPECT_EQ(std::memcmp(y.data(), alone.data(), y.size() * 4), 0)
@@ -304,43 +304,35 @@ TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
   }
 }
 
-// The float kernels and the AVX-512 VNNI int8 kernel split the rows of x into groups of as even a
-// height as they go, with a micro-kernel per height (float: up to 14 rows on AVX-512, 6 on AVX2;
-// int8: 14 for bytes, 12 for nibbles): every batch size up to 30 takes every height, alone
+TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
+  const ProductShape shapes[] = {
+      {GgmlType::kF32, 37, 29}, {GgmlType::kF32, 16, 1}, {GgmlType::kF16, 45, 64},
+      {GgmlType::kQ8_0, 33, 96}, {GgmlType::kQ4_0, 17, 64}, {GgmlType::kQ4_K, 21, 256},
+      {GgmlType::kF32, 130, 300},
+      // several column blocks (more tiles than fit 2 MiB of weights at this K)
+      {GgmlType::kF32, 530, 1100}, {GgmlType::kQ4_K, 70, 1280}, {GgmlType::kQ6_K, 40, 512},
+      {GgmlType::kQ8_0, 600, 128},
+      // K > 4096 is walked in blocks with partial sums parked in y (a short last block), here
+      // over two column blocks (f32) and in whole quantization blocks (Q8_0)
+      {GgmlType::kF32, 140, 4200}, {GgmlType::kQ8_0, 40, 4224}};
+  ExpectRowsKeepTheirBits(shapes, {"int8", "float"}, {1, 2, 7, 20, 64, 257}, 7);
+}
+
+// The float kernels and the VNNI int8 kernels split the rows of x into groups of as even a height
+// as they go, with a micro-kernel per height (float: up to 14 rows on AVX-512, 6 on AVX2; int8:
+// 14 / 12 for bytes / nibbles, AVX-VNNI 6 / 4): every batch size up to 30 takes every height, alone
 // (m <= 14) or beside a taller group, and each row keeps its bits. 72 columns are 5 tiles, the
 // last one short: every tile count per call, and the 2-tile tail of the shorter float groups;
 // 530 x 1100 has several column blocks, where all float groups but the last fetch the next block
 // ahead. The quantized types run on both backends (--kernels float: tallest-first).
 TEST(Determinism, MatMulRowsIgnoreBatchAtEveryRowGroupHeight) {
-  Restore restore;
-  std::mt19937 rng(13);
-  const struct { GgmlType type; int64_t n, k; } shapes[] = {
+  const ProductShape shapes[] = {
       {GgmlType::kF32, 72, 40}, {GgmlType::kF16, 72, 40}, {GgmlType::kBF16, 72, 40},
       {GgmlType::kQ8_0, 72, 64}, {GgmlType::kQ4_0, 72, 64}, {GgmlType::kQ4_K, 72, 256},
       {GgmlType::kF32, 530, 1100}};
-  for (const char* backend : {"float", "int8"})
-  for (const auto& s : shapes) {
-    ASSERT_TRUE(kernels::SetBackend(backend).ok());
-    SCOPED_TRACE(std::string(backend) + " " + kernels::TypeName(static_cast<uint32_t>(s.type)) +
-                 " n=" + std::to_string(s.n) + " k=" + std::to_string(s.k));
-    const int64_t max_m = 30;
-    const RandomProduct p = MakeProduct(s.type, s.n, s.k, max_m, rng);
-    ASSERT_TRUE(kernels::SetSimdTarget("scalar").ok());
-    kernels::SetThreads(1);
-    const std::vector<float> alone = RowsAlone(p, max_m);
-    for (SimdTarget t : Targets()) {
-      ASSERT_TRUE(kernels::SetSimdTarget(kernels::SimdTargetName(t)).ok());
-      for (int threads : {1, 2}) {
-        kernels::SetThreads(threads);
-        for (int64_t m = 2; m <= max_m; ++m) {
-          std::vector<float> y(static_cast<size_t>(m * s.n));
-          kernels::MatMulPacked(p.x.data(), m, p.packed, y.data());
-          EXPECT_EQ(std::memcmp(y.data(), alone.data(), y.size() * 4), 0)
-              << kernels::SimdTargetName(t) << " threads=" << threads << " m=" << m;
-        }
-      }
-    }
-  }
+  std::vector<int64_t> batches;
+  for (int64_t m = 2; m <= 30; ++m) batches.push_back(m);
+  ExpectRowsKeepTheirBits(shapes, {"float", "int8"}, batches, 13);
 }
 
 // The weight blocks are sized by the L2 cache (kernels::L2CacheBytes): the f32 blocks of large
