@@ -350,27 +350,34 @@ HWY_INLINE void Interleave(const float* x, int64_t m, int64_t K, int64_t k0, int
 
 // Tiles [t0, t1) for all m rows; y is the whole output. K is walked in blocks of kc values (x's
 // block interleaved once, Interleave), each over column blocks of weights that every row group
-// passes over in turn. Two regimes (measured on Zen 5, 1 MiB L2, f32 8B shapes, one thread, each
-// against the other's blocking in the same process):
-//  - m < 320 (under 23 row groups): K in blocks of up to 4096 and column blocks of about 2 MiB.
-//    Each tile of a block is one sequential stream of kc * 64 bytes, and long streams are what the
-//    prefetchers (and AheadCursor) keep up with; the later row groups re-read the block from L3.
-//    Against 512 x 256 KiB blocks: 1.3-1.5x at M = 8, 1.08-1.17x at M = 32, 1.09-1.14x at
-//    M = 64 (ffn shapes).
-//  - m >= 320: K in blocks of 1024 and column blocks of about half the L2 (512 KiB here), which
-//    stay in L2 while the many row groups pass over them: 1.00-1.06x the long-stream blocking at
-//    M = 512 and 1024 (0.95x at M = 64, 0.98-0.99x at M = 128; at M = 256, with 14-row groups,
-//    0.97-0.99x on one thread and 0.98-0.99x on two, so the switch moved from 192 to 320).
+// passes over in turn. Three regimes (measured on Zen 5, 1 MiB L2, f32 8B shapes, each against the
+// others' blocking in the same process, timed in turn):
+//  - one row group (m <= 14): K in blocks of up to 4096 and column blocks of about 2 MiB, streamed
+//    once: each tile of a block is one sequential stream of kc * 64 bytes (long streams are what
+//    the prefetchers keep up with), and the block holds enough tiles for the group's widest call
+//    (half-L2 blocks of 2 tiles: 0.87-0.94x at M = 8, where the 8-row group takes 3 tiles).
+//  - several groups, m < 320: the same K blocks in column blocks of half the L2 (512 KiB here: 2
+//    tiles), which the later groups re-read from L2 while the next block is touched ahead from
+//    memory (AheadCursor). Against the 2 MiB blocks, which the later groups re-read from L3: one
+//    thread 1.00-1.09x at M = 16-300 (M = 16, 20: 1.05-1.09x), two threads 1.00-1.06x; while other
+//    tenants load the memory system (FMA peak unchanged, this product down to 70-85 % of it),
+//    1.01-1.08x at M = 64-256. (Against 512-deep K blocks of 256 KiB: 1.3-1.5x at M = 8,
+//    1.08-1.17x at M = 32, 1.09-1.14x at M = 64.)
+//  - m >= 320: K in blocks of 1024 and column blocks of half the L2: the x rows of a K block
+//    (m * kc floats) stay small enough to be re-read from L2 and L3 for every column block:
+//    1.01-1.10x the 4096-deep blocks at M = 512 (0.97-0.99x at M = 320) and 1.00-1.06x the long
+//    2 MiB blocks at M = 512 and 1024.
 template <PanelFormat F, bool kMin>
 void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
              int64_t ldy) {
   const int64_t K = w.cols;
   const int64_t unit = kQuantFmt(F) ? w.block : 1;
-  const bool reuse = m >= 320;
-  const int64_t kc = std::min(K, std::max<int64_t>(unit, (reuse ? 1024 : 4096) / unit * unit));
+  const int first_rows = GroupRows<F>(m, 0);
+  const bool several = first_rows < m;
+  const int64_t kc = std::min(K, std::max<int64_t>(unit, (m >= 320 ? 1024 : 4096) / unit * unit));
   const int64_t block_bytes = kc * kBytesPerK(F);
-  const int64_t block_target = reuse ? L2CacheBytes() / 2 : int64_t{2048} << 10;
-  const int64_t kNc = std::max<int64_t>(2, block_target / block_bytes);
+  const int64_t block_target = several ? L2CacheBytes() / 2 : int64_t{2048} << 10;
+  const int64_t kNc = std::max<int64_t>(std::max(2, TilesFor(first_rows)), block_target / block_bytes);
   thread_local std::vector<float> xp;
   if (xp.size() < static_cast<size_t>(m * kc)) xp.resize(static_cast<size_t>(m * kc));
   for (int64_t k0 = 0; k0 < K; k0 += kc) {
@@ -388,7 +395,7 @@ void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64
       } else if (k1 < K) {
         next_t0 = t0, next_k0 = k1, next_t1 = std::min(t1, t0 + kNc);
       }
-      if (!kQuantFmt(F) && next_t0 >= 0 && GroupRows<F>(m, 0) < m) {
+      if (!kQuantFmt(F) && next_t0 >= 0 && several) {
         const int64_t bytes = (std::min(K, next_k0 + kc) - next_k0) * kBytesPerK(F);
         ahead.base = w.values.data() + (next_t0 * K + next_k0) * kBytesPerK(F);
         ahead.seg_lines = (bytes + 63) / 64;

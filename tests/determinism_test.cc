@@ -335,18 +335,18 @@ TEST(Determinism, MatMulRowsIgnoreBatchAtEveryRowGroupHeight) {
   ExpectRowsKeepTheirBits(shapes, {"float", "int8"}, batches, 13);
 }
 
-// The weight blocks are sized by the L2 cache (kernels::L2CacheBytes): the f32 blocks of large
-// batches (m >= 320), the int8 column blocks and whether two threads split rows. Whatever size a
-// CPU reports, every row keeps the bits it has alone.
+// The weight blocks are sized by the L2 cache (kernels::L2CacheBytes): the f32 blocks of every
+// batch of several row groups (m > 14), the int8 column blocks and whether two threads split
+// rows. Whatever size a CPU reports, every row keeps the bits it has alone.
 TEST(Determinism, MatMulRowsIgnoreTheCacheSizeBlocksAreSizedBy) {
   Restore restore;
   struct ResetL2 {
     ~ResetL2() { kernels::SetL2CacheBytesForTest(0); }
   } reset_l2;
   std::mt19937 rng(11);
-  // f32 with 34 tiles of 64 KiB per k block: 2, 8 or 32 tiles per block at m = 330; f32 of
-  // 512 KiB: rows split between threads unless the L2 is smaller; Q8_0 and Q4_K: int8 blocks of
-  // 4, 7 or 13 tiles (of 13) and 4 or 7 (of 7).
+  // f32 with 34 tiles of 64 KiB per k block: 2, 8 or 32 tiles per block at m = 330 (of 70 KiB
+  // at m = 20: 2, 7 or 29); f32 of 512 KiB: rows split between threads unless the L2 is smaller;
+  // Q8_0 and Q4_K: int8 blocks of 4, 7 or 13 tiles (of 13) and 4 or 7 (of 7).
   const struct { GgmlType type; int64_t n, k; } shapes[] = {
       {GgmlType::kF32, 530, 1100}, {GgmlType::kF32, 64, 2048}, {GgmlType::kQ8_0, 200, 4224},
       {GgmlType::kQ4_K, 100, 8192}};
