@@ -40,8 +40,8 @@ void QuantizeRows(const float* x, int64_t m, int64_t k, int64_t block, Quantized
 // twin (kernels/reference.cc).
 void IntTilesScalar(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
                     int64_t ldy);
-// AVX-512 VNNI kernel (vpdpbusd) and the AVX2 kernel (vpmaddwd on widened bytes, or the VEX
-// vpdpbusd where the CPU has AVX-VNNI): the same integers and float operations as the scalar twin.
+// AVX-512 VNNI kernel (vpdpbusd) and the AVX2 kernel (vpmaddubsw, or the VEX vpdpbusd where the
+// CPU has AVX-VNNI): the same integers and float operations as the scalar twin.
 void IntTilesVnni(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
                   int64_t ldy);
 void IntTilesAvx2(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
