@@ -377,7 +377,8 @@ void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64
   const int64_t kc = std::min(K, std::max<int64_t>(unit, (m >= 320 ? 1024 : 4096) / unit * unit));
   const int64_t block_bytes = kc * kBytesPerK(F);
   const int64_t block_target = several ? L2CacheBytes() / 2 : int64_t{2048} << 10;
-  const int64_t kNc = std::max<int64_t>(std::max(2, TilesFor(first_rows)), block_target / block_bytes);
+  const int64_t min_tiles = std::max(2, TilesFor(first_rows));  // the group's widest call
+  const int64_t kNc = std::max<int64_t>(min_tiles, block_target / block_bytes);
   thread_local std::vector<float> xp;
   if (xp.size() < static_cast<size_t>(m * kc)) xp.resize(static_cast<size_t>(m * kc));
   for (int64_t k0 = 0; k0 < K; k0 += kc) {
