@@ -142,17 +142,13 @@ constexpr int VnniTiles(int mr) {
   return kNib ? (mr >= 6 ? 2 : 4) : (mr >= 10 ? 2 : mr >= 8 ? 3 : 4);
 }
 
-// The height of the group starting at row i of m: the rows split into as many groups as
-// kTopRows-row groups need, as evenly as they go, with a kernel for every height (as the float
-// kernels, kernels/packed_tile.cc): 7 rows are one group, not 4 + 1 + 1 + 1 (single rows each
+// Every int8 kernel splits the rows into as many groups as its tallest groups need, as evenly as
+// they go (ForEachRowGroup), with a kernel for every height (as the float kernels,
+// kernels/packed_tile.cc): 7 rows are one group, not 4 + 1 + 1 + 1 (single rows each
 // pass over the weights), 20 are 10 + 10, not 14 + 4 + 1 + 1. Against tallest-first (8B shapes,
 // one thread, the two builds in alternate processes, best of 2): Q8_0 at 4096 x 14336 M = 2-7
 // 1.9-2.7x, 11 1.9x, 20 1.3x, 32-63 1.04-1.08x; at 4096 x 4096 (in L3) M = 3, 7, 11 1.33-1.38x,
 // M = 2 0.98x; Q4_0 M = 3, 7, 11 1.1-1.36x; M >= 16 0.96-1.07x (noise: 16 rows split as before).
-template <bool kNib>
-int VnniRows(int64_t m, int64_t i) {
-  return EvenGroupRows(m - i, kTopRows<kNib>);
-}
 
 // All rows of x in the GroupX layout, group by group: the group at row i at offset i * K (q) and
 // i * nb (the rest).
@@ -182,18 +178,15 @@ void GroupRows(const QuantizedRows& x, int64_t i, int mr, int32_t offset, Groupe
   }
 }
 
-// All rows of x into g, group by group; rows_at(i) is the height of the group starting at row i.
-template <class RowsAt>
-void RegroupAll(const QuantizedRows& x, int32_t offset, const RowsAt& rows_at, GroupedRows* g) {
+// All rows of x into g, in the groups ForEachRowGroup<kTop> makes.
+template <int kTop>
+void RegroupAll(const QuantizedRows& x, int32_t offset, GroupedRows* g) {
   const int64_t m = x.m, K = x.k, nb = K / x.block;
   g->q.resize(static_cast<size_t>(m * K));
   g->d.resize(static_cast<size_t>(m * nb));
   g->offset_s.resize(static_cast<size_t>(m * nb));
   g->neg_s.resize(static_cast<size_t>(m * nb));
-  for (int64_t i = 0, mr = 0; i < m; i += mr) {
-    mr = rows_at(i);
-    GroupRows(x, i, static_cast<int>(mr), offset, g);
-  }
+  ForEachRowGroup<kTop>(m, [&](int64_t i, auto rows) { GroupRows(x, i, rows, offset, g); });
 }
 
 // The float sums of an MR x T tile: in registers when few (single rows and small groups), else in
@@ -299,18 +292,15 @@ SCULPT_VNNI void AllVnni(const QuantizedRows& x, const PackedMatrix& w, int64_t 
                          int64_t ldy) {
   const int64_t nc = TilesPerBlock(w), K = w.cols, nb = K / w.block, m = x.m;
   thread_local GroupedRows grouped;  // the rows regrouped on the thread that multiplies them
-  RegroupAll(x, w.offset, [m](int64_t i) { return VnniRows<kNib>(m, i); }, &grouped);
+  constexpr int kTop = kTopRows<kNib>;
+  RegroupAll<kTop>(x, w.offset, &grouped);
   for (int64_t n0 = t0; n0 < t1; n0 += nc) {
     const int64_t n1 = std::min(t1, n0 + nc);
-    for (int64_t i = 0, mr = 0; i < m; i += mr) {
-      mr = VnniRows<kNib>(m, i);
-      const GroupX g = grouped.At(i, K, nb);
-      float* yi = y + i * ldy;
-      WithRows<kTopRows<kNib>>(static_cast<int>(mr), [&](auto rows) {
-        constexpr int kRows = decltype(rows)::value;
-        GroupVnni<kRows, VnniTiles<kNib>(kRows), kNib, kMin>(g, w, n0, n1, yi, ldy);
-      });
-    }
+    ForEachRowGroup<kTop>(m, [&](int64_t i, auto rows) {
+      constexpr int kRows = decltype(rows)::value;
+      GroupVnni<kRows, VnniTiles<kNib>(kRows), kNib, kMin>(grouped.At(i, K, nb), w, n0, n1,
+                                                           y + i * ldy, ldy);
+    });
   }
 }
 
@@ -475,16 +465,13 @@ template <bool kNib, bool kMin>
 SCULPT_AVX2 void AllAvx2(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
                          int64_t ldy) {
   constexpr int kTop = kNib ? 2 : 4;
-  const int64_t nc = TilesPerBlock(w), m = x.m;
+  const int64_t nc = TilesPerBlock(w);
   for (int64_t n0 = t0; n0 < t1; n0 += nc) {
     const int64_t n1 = std::min(t1, n0 + nc);
-    for (int64_t i = 0, mr = 0; i < m; i += mr) {
-      mr = EvenGroupRows(m - i, kTop);
-      WithRows<kTop>(static_cast<int>(mr), [&](auto rows) {
-        constexpr int kRows = decltype(rows)::value;
-        for (int64_t t = n0; t < n1; ++t) TileAvx2<kRows, kNib, kMin>(x, i, w, t, y + i * ldy, ldy);
-      });
-    }
+    ForEachRowGroup<kTop>(x.m, [&](int64_t i, auto rows) {
+      constexpr int kRows = decltype(rows)::value;
+      for (int64_t t = n0; t < n1; ++t) TileAvx2<kRows, kNib, kMin>(x, i, w, t, y + i * ldy, ldy);
+    });
   }
 }
 
@@ -575,23 +562,18 @@ SCULPT_AVXVNNI void AllAvxVnni(const QuantizedRows& x, const PackedMatrix& w, in
                                float* y, int64_t ldy) {
   constexpr int kTop = kAvxVnniRows<kNib>;
   const int64_t nc = TilesPerBlock(w), K = w.cols, nb = K / w.block, m = x.m;
-  // Rows in evenly high groups (as VnniRows): against tallest-first over 6/4/2/1 (4/2/1), one
+  // Rows in evenly high groups (as AllVnni): against tallest-first over 6/4/2/1 (4/2/1), one
   // thread, --simd avx2, 4096 x 14336, alternate processes: Q8_0 M = 3 1.75x, 5 1.42x, 7-20
   // 1.18-1.28x; Q4_0 M = 3 1.31x, 7-11 1.12-1.14x (same splits 0.86-1.15x run to run).
-  const auto rows_at = [m](int64_t i) { return EvenGroupRows(m - i, kTop); };
   thread_local GroupedRows grouped;
-  RegroupAll(x, w.offset, rows_at, &grouped);
+  RegroupAll<kTop>(x, w.offset, &grouped);
   for (int64_t n0 = t0; n0 < t1; n0 += nc) {
     const int64_t n1 = std::min(t1, n0 + nc);
-    for (int64_t i = 0, mr = 0; i < m; i += mr) {
-      mr = rows_at(i);
+    ForEachRowGroup<kTop>(m, [&](int64_t i, auto rows) {
+      constexpr int kRows = decltype(rows)::value;
       const GroupX g = grouped.At(i, K, nb);
-      WithRows<kTop>(static_cast<int>(mr), [&](auto rows) {
-        constexpr int kRows = decltype(rows)::value;
-        float* yi = y + i * ldy;
-        for (int64_t t = n0; t < n1; ++t) MicroAvxVnni<kRows, kNib, kMin>(g, w, t, yi, ldy);
-      });
-    }
+      for (int64_t t = n0; t < n1; ++t) MicroAvxVnni<kRows, kNib, kMin>(g, w, t, y + i * ldy, ldy);
+    });
   }
 }
 

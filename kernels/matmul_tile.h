@@ -32,4 +32,14 @@ inline void WithRows(int mr, const Fn& fn) {
   fn(std::integral_constant<int, MR>());
 }
 
+// fn(i, std::integral_constant<int, mr>()) for each row group of m rows split by EvenGroupRows
+// at top kTop, i its first row, in order.
+template <int kTop, class Fn>
+inline void ForEachRowGroup(int64_t m, const Fn& fn) {
+  for (int64_t i = 0, mr = 0; i < m; i += mr) {
+    mr = EvenGroupRows(m - i, kTop);
+    WithRows<kTop>(static_cast<int>(mr), [&](auto rows) { fn(i, rows); });
+  }
+}
+
 }  // namespace sculpt::kernels
