@@ -348,33 +348,28 @@ HWY_INLINE void Interleave(const float* x, int64_t m, int64_t K, int64_t k0, int
   }
 }
 
-// Tiles [t0, t1) for all m rows; y is the whole output. K is walked in blocks of kc values (x's
-// block interleaved once, Interleave), each over column blocks of weights that every row group
-// passes over in turn. Three regimes (measured on Zen 5, 1 MiB L2, f32 8B shapes, each against the
-// others' blocking in the same process, timed in turn):
-//  - one row group (m <= 14): K in blocks of up to 4096 and column blocks of about 2 MiB, streamed
-//    once: each tile of a block is one sequential stream of kc * 64 bytes (long streams are what
-//    the prefetchers keep up with), and the block holds enough tiles for the group's widest call
-//    (half-L2 blocks of 2 tiles: 0.87-0.94x at M = 8, where the 8-row group takes 3 tiles).
-//  - several groups, m < 320: the same K blocks in column blocks of half the L2 (512 KiB here: 2
-//    tiles), which the later groups re-read from L2 while the next block is touched ahead from
-//    memory (AheadCursor). Against the 2 MiB blocks, which the later groups re-read from L3: one
-//    thread 1.00-1.09x at M = 16-300 (M = 16, 20: 1.05-1.09x), two threads 1.00-1.06x; while other
-//    tenants load the memory system (FMA peak unchanged, this product down to 70-85 % of it),
-//    1.01-1.08x at M = 64-256. (Against 512-deep K blocks of 256 KiB: 1.3-1.5x at M = 8,
-//    1.08-1.17x at M = 32, 1.09-1.14x at M = 64.)
-//  - m >= 320: K in blocks of 1024 and column blocks of half the L2: the x rows of a K block
-//    (m * kc floats) stay small enough to be re-read from L2 and L3 for every column block:
-//    1.01-1.10x the 4096-deep blocks at M = 512 (0.97-0.99x at M = 320) and 1.00-1.06x the long
-//    2 MiB blocks at M = 512 and 1024.
+// Tiles [t0, t1) for m <= kChunkRows rows (AllRows); y is the whole output. K is walked in blocks
+// of up to 4096 values (x's block interleaved once, Interleave), each over column blocks of
+// weights that every row group passes over in turn. Two regimes (measured on Zen 5, 1 MiB L2, f32
+// 8B shapes, each against the other's blocking in the same process, timed in turn):
+//  - one row group (m <= 14): column blocks of about 2 MiB, streamed once: each tile of a block is
+//    one sequential stream of kc * 64 bytes (long streams are what the prefetchers keep up with),
+//    and the block holds enough tiles for the group's widest call (half-L2 blocks of 2 tiles:
+//    0.87-0.94x at M = 8, where the 8-row group takes 3 tiles).
+//  - several groups: column blocks of half the L2 (512 KiB here: 2 tiles), which the later groups
+//    re-read from L2 while the next block is touched ahead from memory (AheadCursor). Against the
+//    2 MiB blocks, which the later groups re-read from L3: one thread 1.00-1.09x at M = 16-300
+//    (M = 16, 20: 1.05-1.09x), two threads 1.00-1.06x; while other tenants load the memory system
+//    (FMA peak unchanged, this product down to 70-85 % of it), 1.01-1.08x at M = 64-256. (Against
+//    512-deep K blocks of 256 KiB: 1.3-1.5x at M = 8, 1.08-1.17x at M = 32, 1.09-1.14x at M = 64.)
 template <PanelFormat F, bool kMin>
-void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
-             int64_t ldy) {
+void ChunkRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
+               int64_t ldy) {
   const int64_t K = w.cols;
   const int64_t unit = kQuantFmt(F) ? w.block : 1;
   const int first_rows = GroupRows<F>(m, 0);
   const bool several = first_rows < m;
-  const int64_t kc = std::min(K, std::max<int64_t>(unit, (m >= 320 ? 1024 : 4096) / unit * unit));
+  const int64_t kc = std::min(K, std::max<int64_t>(unit, 4096 / unit * unit));
   const int64_t block_bytes = kc * kBytesPerK(F);
   const int64_t block_target = several ? L2CacheBytes() / 2 : int64_t{2048} << 10;
   const int64_t min_tiles = std::max(2, TilesFor(first_rows));  // the group's widest call
@@ -420,6 +415,25 @@ void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64
         i += mr;
       }
     }
+  }
+}
+
+// Rows in even chunks of at most kChunkRows, one after the other (ChunkRows): the x rows of a K
+// block (chunk x 4096 floats, 4 MiB) stay in L3 while every column block re-reads them, and
+// each chunk streams the weights from memory once more (at 256 rows that is a weight byte per 128
+// flops: a few GB/s). Against one pass over all rows in 1024-deep K blocks (what ran before, for
+// m >= 320), f32 8B shapes, same process, timed in turn, three runs: one thread 1.01-1.05x at
+// M = 1024, 1.01-1.06x at 768, 0.99-1.03x at 512 and 320; two threads 1.01-1.13x at M = 512-1024.
+constexpr int64_t kChunkRows = 256;
+
+template <PanelFormat F, bool kMin>
+void AllRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
+             int64_t ldy) {
+  const int64_t chunks = (m + kChunkRows - 1) / kChunkRows;
+  for (int64_t c = 0, r0 = 0; c < chunks; ++c) {
+    const int64_t r1 = (c + 1) * m / chunks;
+    ChunkRows<F, kMin>(x + r0 * w.cols, r1 - r0, w, t0, t1, y + r0 * ldy, ldy);
+    r0 = r1;
   }
 }
 

@@ -315,6 +315,7 @@ TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
       // K > 4096 is walked in blocks with partial sums parked in y (a short last block), here
       // over two column blocks (f32) and in whole quantization blocks (Q8_0)
       {GgmlType::kF32, 140, 4200}, {GgmlType::kQ8_0, 40, 4224}};
+  // 257 rows: the float kernels run more than 256 in even chunks (128 + 129), one after the other
   ExpectRowsKeepTheirBits(shapes, {"int8", "float"}, {1, 2, 7, 20, 64, 257}, 7);
 }
 
