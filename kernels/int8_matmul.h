@@ -1,14 +1,15 @@
-// Quantized weights times int8-quantized activations (the default for Q8_0/Q4_0/Q4_K/Q6_K
-// weights, as llama.cpp does; --kernels float keeps activations in float instead).
+// Quantized weights times int8-quantized activations (the default for every quantized weight
+// type, as llama.cpp does; --kernels float keeps activations in float instead).
 //
 // Activations: each row of x is cut into blocks of the weight's block size B (16 or 32); a block
 // gets d = max|x| / 127 and q = nearbyint(x / d) in [-127, 127] (x * (1/d), round to nearest even),
 // and s = sum of its q. Weights are packed as unsigned bytes u = q_w + offset (Q8_0: +128, Q6_K:
-// +32, Q4_0: +8, Q4_K: +0), so an output's block dot product is the exact integer
+// +32, Q5_0: +16, Q4_0: +8, Q4_1 / Q5_1 / Q4_K / Q5_K: +0), so an output's block dot product is
+// the exact integer
 //   isum = sum_k u_k * q_k - offset * s.
 // The float part, per output and per block in k order (acc starting at 0):
 //   acc = fma(float(isum), d * scale, acc)
-//   acc = fma(float(-s), d * min, acc)          (Q4_K only: w = scale * q - min)
+//   acc = fma(float(-s), d * min, acc)          (types with a min: w = scale * q - min)
 // Integer sums are exact whatever their order, and the float operations are the same on every
 // target, so a row's result depends neither on the batch, the threads nor the SIMD target.
 #pragma once

@@ -91,26 +91,47 @@ void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, 
         }
       }
       break;
+    case GgmlType::kQ4_1:  // w = d q + m: scale d, min -m (d q - (-m) rounds as d q + m)
+      for (int64_t b = 0; b < n_blocks; ++b, src += sizeof(BlockQ4_1)) {
+        scale[b * kTile + j] = HalfToFloat(LoadU16(src));
+        min[b * kTile + j] = -HalfToFloat(LoadU16(src + 2));
+        for (int i = 0; i < kQK / 2; ++i) {
+          put(b * kQK + i, src[4 + i] & 0x0F);
+          put(b * kQK + i + kQK / 2, src[4 + i] >> 4);
+        }
+      }
+      break;
+    case GgmlType::kQ5_0:  // w = d (q - 16)
+      for (int64_t b = 0; b < n_blocks; ++b, src += sizeof(BlockQ5_0)) {
+        scale[b * kTile + j] = HalfToFloat(LoadU16(src));
+        for (int i = 0; i < kQK; ++i) put(b * kQK + i, Q5Value(src + 6, src + 2, i) - 16);
+      }
+      break;
+    case GgmlType::kQ5_1:  // w = d q + m, as Q4_1
+      for (int64_t b = 0; b < n_blocks; ++b, src += sizeof(BlockQ5_1)) {
+        scale[b * kTile + j] = HalfToFloat(LoadU16(src));
+        min[b * kTile + j] = -HalfToFloat(LoadU16(src + 2));
+        for (int i = 0; i < kQK; ++i) put(b * kQK + i, Q5Value(src + 8, src + 4, i));
+      }
+      break;
     case GgmlType::kQ4_K:  // 8 sub-blocks of 32: w = (d*sc) q - (dmin*m), as DequantizeQ4_K
-      for (int64_t sb = 0; sb < p.cols / kQK_K; ++sb, src += sizeof(BlockQ4_K)) {
+    case GgmlType::kQ5_K:  // the same with 5-bit q
+      for (int64_t sb = 0; sb < p.cols / kQK_K; ++sb) {
         const float d = HalfToFloat(LoadU16(src)), dmin = HalfToFloat(LoadU16(src + 2));
-        const uint8_t* sc = src + 4;
-        const uint8_t* qs = src + 16;
         for (int s = 0; s < 8; ++s) {
           uint8_t scv, mv;
-          if (s < 4) {
-            scv = sc[s] & 63;
-            mv = sc[s + 4] & 63;
-          } else {
-            scv = static_cast<uint8_t>((sc[s + 4] & 0xF) | ((sc[s - 4] >> 6) << 4));
-            mv = static_cast<uint8_t>((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4));
-          }
+          ScaleMinK4(s, src + 4, &scv, &mv);
           const int64_t b = sb * 8 + s;
           scale[b * kTile + j] = d * scv;
           min[b * kTile + j] = dmin * mv;
-          const uint8_t* qq = qs + (s / 2) * 32;
-          for (int l = 0; l < 32; ++l) put(b * 32 + l, (s % 2 == 0) ? (qq[l] & 0xF) : (qq[l] >> 4));
+          if (w.type == GgmlType::kQ4_K) {
+            const uint8_t* qq = src + 16 + (s / 2) * 32;
+            for (int l = 0; l < 32; ++l) put(b * 32 + l, (s % 2 == 0) ? (qq[l] & 0xF) : (qq[l] >> 4));
+          } else {
+            for (int l = 0; l < 32; ++l) put(b * 32 + l, Q5KValue(src + 48, src + 16, s * 32 + l));
+          }
         }
+        src += w.type == GgmlType::kQ4_K ? sizeof(BlockQ4_K) : sizeof(BlockQ5_K);
       }
       break;
     case GgmlType::kQ6_K:  // 16 sub-blocks of 16: w = (d*sc) q, q in -32..31, as DequantizeQ6_K
@@ -204,14 +225,20 @@ PackedMatrix Pack(const WeightMatrix& w) {
     case GgmlType::kBF16: p.format = PanelFormat::kBF16; break;
     case GgmlType::kQ8_0: p.format = PanelFormat::kI8; p.block = kQK; break;
     case GgmlType::kQ4_0: p.format = PanelFormat::kI4; p.block = kQK; p.offset = 8; break;
-    case GgmlType::kQ4_K: p.format = PanelFormat::kI4; p.block = 32; p.has_min = true; break;
+    case GgmlType::kQ4_1: case GgmlType::kQ4_K:
+      p.format = PanelFormat::kI4; p.block = 32; p.has_min = true; break;
+    case GgmlType::kQ5_0: p.format = PanelFormat::kI8; p.block = kQK; break;
+    case GgmlType::kQ5_1: case GgmlType::kQ5_K:
+      p.format = PanelFormat::kI8; p.block = 32; p.has_min = true; break;
     case GgmlType::kQ6_K: p.format = PanelFormat::kI8; p.block = 16; break;
     default: SCULPT_CHECK(false && "Pack: unsupported type");
   }
   if (g_backend == Backend::kInt8 && Quantized(p.format)) {
     if (p.format == PanelFormat::kI8) {
       p.format = PanelFormat::kU8Quads;
-      p.offset = w.type == GgmlType::kQ8_0 ? 128 : 32;
+      // u = v + offset, unsigned: the negation of the type's least value (0 for Q5_1 / Q5_K)
+      p.offset = w.type == GgmlType::kQ8_0 ? 128 : w.type == GgmlType::kQ6_K ? 32
+                 : w.type == GgmlType::kQ5_0 ? 16 : 0;
     } else {
       p.format = PanelFormat::kU4Quads;
     }

@@ -16,15 +16,15 @@ std::optional<TypeTraits> TraitsOf(uint32_t type_id) {
     case GgmlType::kF16: return TypeTraits{"F16", 1, 2, true};
     case GgmlType::kBF16: return TypeTraits{"BF16", 1, 2, true};
     case GgmlType::kQ4_0: return TypeTraits{"Q4_0", 32, 18, true};
-    case GgmlType::kQ4_1: return TypeTraits{"Q4_1", 32, 20, false};
-    case GgmlType::kQ5_0: return TypeTraits{"Q5_0", 32, 22, false};
-    case GgmlType::kQ5_1: return TypeTraits{"Q5_1", 32, 24, false};
+    case GgmlType::kQ4_1: return TypeTraits{"Q4_1", 32, 20, true};
+    case GgmlType::kQ5_0: return TypeTraits{"Q5_0", 32, 22, true};
+    case GgmlType::kQ5_1: return TypeTraits{"Q5_1", 32, 24, true};
     case GgmlType::kQ8_0: return TypeTraits{"Q8_0", 32, 34, true};
     case GgmlType::kQ8_1: return TypeTraits{"Q8_1", 32, 36, false};
     case GgmlType::kQ2_K: return TypeTraits{"Q2_K", 256, 84, false};
     case GgmlType::kQ3_K: return TypeTraits{"Q3_K", 256, 110, false};
     case GgmlType::kQ4_K: return TypeTraits{"Q4_K", 256, 144, true};
-    case GgmlType::kQ5_K: return TypeTraits{"Q5_K", 256, 176, false};
+    case GgmlType::kQ5_K: return TypeTraits{"Q5_K", 256, 176, true};
     case GgmlType::kQ6_K: return TypeTraits{"Q6_K", 256, 210, true};
     case GgmlType::kQ8_K: return TypeTraits{"Q8_K", 256, 292, false};
     case GgmlType::kI8: return TypeTraits{"I8", 1, 1, false};
@@ -96,6 +96,16 @@ uint16_t FloatToHalf(float f) {
   return static_cast<uint16_t>(sign | half);
 }
 
+void ScaleMinK4(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
+  if (j < 4) {
+    *scale = q[j] & 63;
+    *min = q[j + 4] & 63;
+  } else {
+    *scale = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    *min = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
 namespace {
 
 uint16_t LoadU16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
@@ -119,14 +129,45 @@ void DequantizeQ4_0(const uint8_t* src, int64_t nb, float* y) {
   }
 }
 
-// ggml's get_scale_min_k4: 6-bit scale and min number j of a Q4_K/Q5_K super-block.
-void ScaleMinK4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
-  if (j < 4) {
-    *d = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *d = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+// Q4_1 and Q5_1: d * q + m (two roundings); Q5_0: d * (q - 16).
+void DequantizeQ4_1(const uint8_t* src, int64_t nb, float* y) {
+  for (int64_t i = 0; i < nb; ++i, src += sizeof(BlockQ4_1), y += kQK) {
+    const float d = HalfToFloat(LoadU16(src)), m = HalfToFloat(LoadU16(src + 2));
+    const uint8_t* qs = src + 4;
+    for (int j = 0; j < kQK / 2; ++j) {
+      y[j] = static_cast<float>(qs[j] & 0x0F) * d + m;
+      y[j + kQK / 2] = static_cast<float>(qs[j] >> 4) * d + m;
+    }
+  }
+}
+
+void DequantizeQ5_0(const uint8_t* src, int64_t nb, float* y) {
+  for (int64_t i = 0; i < nb; ++i, src += sizeof(BlockQ5_0), y += kQK) {
+    const float d = HalfToFloat(LoadU16(src));
+    for (int j = 0; j < kQK; ++j) y[j] = static_cast<float>(Q5Value(src + 6, src + 2, j) - 16) * d;
+  }
+}
+
+void DequantizeQ5_1(const uint8_t* src, int64_t nb, float* y) {
+  for (int64_t i = 0; i < nb; ++i, src += sizeof(BlockQ5_1), y += kQK) {
+    const float d = HalfToFloat(LoadU16(src)), m = HalfToFloat(LoadU16(src + 2));
+    for (int j = 0; j < kQK; ++j) y[j] = static_cast<float>(Q5Value(src + 8, src + 4, j)) * d + m;
+  }
+}
+
+// Q5_K: 8 sub-blocks of 32, (d * scale) * q - (dmin * min), as Q4_K.
+void DequantizeQ5_K(const uint8_t* src, int64_t nb, float* y) {
+  for (int64_t i = 0; i < nb; ++i, src += sizeof(BlockQ5_K)) {
+    const float d = HalfToFloat(LoadU16(src)), dmin = HalfToFloat(LoadU16(src + 2));
+    const uint8_t* scales = src + 4;
+    const uint8_t* qh = src + 16;
+    const uint8_t* qs = src + 48;
+    for (int s = 0; s < 8; ++s) {
+      uint8_t sc, m;
+      ScaleMinK4(s, scales, &sc, &m);
+      const float d1 = d * sc, m1 = dmin * m;
+      for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(Q5KValue(qs, qh, s * 32 + l)) - m1;
+    }
   }
 }
 
@@ -187,7 +228,11 @@ void Dequantize(GgmlType type, const void* src_v, int64_t n, float* dst) {
       return;
     case GgmlType::kQ8_0: DequantizeQ8_0(src, n / kQK, dst); return;
     case GgmlType::kQ4_0: DequantizeQ4_0(src, n / kQK, dst); return;
+    case GgmlType::kQ4_1: DequantizeQ4_1(src, n / kQK, dst); return;
+    case GgmlType::kQ5_0: DequantizeQ5_0(src, n / kQK, dst); return;
+    case GgmlType::kQ5_1: DequantizeQ5_1(src, n / kQK, dst); return;
     case GgmlType::kQ4_K: DequantizeQ4_K(src, n / kQK_K, dst); return;
+    case GgmlType::kQ5_K: DequantizeQ5_K(src, n / kQK_K, dst); return;
     case GgmlType::kQ6_K: DequantizeQ6_K(src, n / kQK_K, dst); return;
     default: break;
   }

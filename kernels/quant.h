@@ -57,10 +57,33 @@ struct BlockQ4_0 {
   uint16_t d;
   uint8_t qs[kQK / 2];
 };
+struct BlockQ4_1 {  // w = d * q + m, q in 0..15
+  uint16_t d;
+  uint16_t m;
+  uint8_t qs[kQK / 2];
+};
+struct BlockQ5_0 {  // w = d * (q - 16), q in 0..31: 4 low bits in qs (as Q4_0), the 5th in qh
+  uint16_t d;
+  uint8_t qh[4];
+  uint8_t qs[kQK / 2];
+};
+struct BlockQ5_1 {  // w = d * q + m, q in 0..31, bits as Q5_0
+  uint16_t d;
+  uint16_t m;
+  uint8_t qh[4];
+  uint8_t qs[kQK / 2];
+};
 struct BlockQ4_K {
   uint16_t d;
   uint16_t dmin;
   uint8_t scales[12];
+  uint8_t qs[kQK_K / 2];
+};
+struct BlockQ5_K {  // as Q4_K, with the 5th bit of each q in qh
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];
+  uint8_t qh[kQK_K / 8];
   uint8_t qs[kQK_K / 2];
 };
 struct BlockQ6_K {
@@ -71,8 +94,34 @@ struct BlockQ6_K {
 };
 static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ4_1) == 20);
+static_assert(sizeof(BlockQ5_0) == 22);
+static_assert(sizeof(BlockQ5_1) == 24);
 static_assert(sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
+
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K or Q5_K super-block, from its 12 bytes
+// of scales (ggml's get_scale_min_k4).
+void ScaleMinK4(int j, const uint8_t* scales, uint8_t* scale, uint8_t* min);
+
+// The 5-bit value j (0..31) of a Q5_0 / Q5_1 block: the nibble from qs (j < 16 low, else high)
+// and bit j of the little-endian 32-bit qh.
+inline int Q5Value(const uint8_t* qs, const uint8_t* qh, int j) {
+  const uint32_t high = static_cast<uint32_t>(qh[0]) | (static_cast<uint32_t>(qh[1]) << 8) |
+                        (static_cast<uint32_t>(qh[2]) << 16) | (static_cast<uint32_t>(qh[3]) << 24);
+  const int nibble = j < kQK / 2 ? (qs[j] & 0xF) : (qs[j - kQK / 2] >> 4);
+  return nibble | static_cast<int>(((high >> j) & 1u) << 4);
+}
+
+// The 5-bit value l (0..255) of a Q5_K super-block: value l of sub-block s = l / 32 has its 4 low
+// bits in qs[(s / 2) * 32 + l % 32] (low nibble for even s) and its 5th in bit s of qh[l % 32].
+inline int Q5KValue(const uint8_t* qs, const uint8_t* qh, int l) {
+  const int s = l / 32, i = l % 32;
+  const uint8_t byte = qs[(s / 2) * 32 + i];
+  const int nibble = s % 2 == 0 ? (byte & 0xF) : (byte >> 4);
+  return nibble | (((qh[i] >> s) & 1) << 4);
+}
 
 // Exact IEEE binary16 -> binary32 (subnormals, infinities and NaNs included).
 float HalfToFloat(uint16_t h);

@@ -96,8 +96,11 @@ std::vector<uint8_t> RandomWeights(GgmlType type, int64_t n, int64_t k, std::mt1
         std::memcpy(w.data() + base, &h, 2);
         break;
       }
-      case GgmlType::kQ8_0: case GgmlType::kQ4_0: half_at(base); break;
-      case GgmlType::kQ4_K: half_at(base); half_at(base + 2); break;
+      case GgmlType::kQ8_0: case GgmlType::kQ4_0: case GgmlType::kQ5_0: half_at(base); break;
+      case GgmlType::kQ4_1: case GgmlType::kQ5_1: case GgmlType::kQ4_K: case GgmlType::kQ5_K:
+        half_at(base);
+        half_at(base + 2);
+        break;
       case GgmlType::kQ6_K: half_at(base + 208); break;
       case GgmlType::kBF16: {
         const float f = val(rng);
@@ -153,6 +156,8 @@ TEST(Determinism, PackedMatMulEqualsReference) {
       {GgmlType::kF32, 37, 29}, {GgmlType::kF16, 45, 64}, {GgmlType::kBF16, 20, 48},
       {GgmlType::kQ8_0, 33, 96}, {GgmlType::kQ4_0, 17, 64}, {GgmlType::kQ4_K, 21, 512},
       {GgmlType::kQ6_K, 19, 256}, {GgmlType::kQ4_0, 100, 64}, {GgmlType::kQ8_0, 130, 64},
+      {GgmlType::kQ4_1, 23, 96}, {GgmlType::kQ5_0, 18, 64}, {GgmlType::kQ5_1, 35, 128},
+      {GgmlType::kQ5_K, 20, 512},
       {GgmlType::kF32, 72, 40}};  // several tiles: the multi-tile path for small batches
   for (const auto& s : shapes) {
     SCOPED_TRACE(kernels::TypeName(static_cast<uint32_t>(s.type)) + " n=" + std::to_string(s.n));
@@ -311,7 +316,8 @@ TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
       {GgmlType::kF32, 130, 300},
       // several column blocks (more tiles than fit 2 MiB of weights at this K)
       {GgmlType::kF32, 530, 1100}, {GgmlType::kQ4_K, 70, 1280}, {GgmlType::kQ6_K, 40, 512},
-      {GgmlType::kQ8_0, 600, 128},
+      {GgmlType::kQ8_0, 600, 128}, {GgmlType::kQ4_1, 37, 160}, {GgmlType::kQ5_0, 45, 96},
+      {GgmlType::kQ5_1, 21, 64}, {GgmlType::kQ5_K, 50, 768},
       // K > 4096 is walked in blocks with partial sums parked in y (a short last block), here
       // over two column blocks (f32) and in whole quantization blocks (Q8_0)
       {GgmlType::kF32, 140, 4200}, {GgmlType::kQ8_0, 40, 4224}};
@@ -330,6 +336,7 @@ TEST(Determinism, MatMulRowsIgnoreBatchAtEveryRowGroupHeight) {
   const ProductShape shapes[] = {
       {GgmlType::kF32, 72, 40}, {GgmlType::kF16, 72, 40}, {GgmlType::kBF16, 72, 40},
       {GgmlType::kQ8_0, 72, 64}, {GgmlType::kQ4_0, 72, 64}, {GgmlType::kQ4_K, 72, 256},
+      {GgmlType::kQ5_K, 72, 256},  // bytes with mins
       {GgmlType::kF32, 530, 1100}};
   std::vector<int64_t> batches;
   for (int64_t m = 2; m <= 30; ++m) batches.push_back(m);
@@ -393,7 +400,8 @@ TEST(Determinism, Int8MatMulIsCloseToTheFloatContract) {
   std::normal_distribution<float> val(0.0f, 1.0f);
   const struct { GgmlType type; int64_t n, k; } shapes[] = {
       {GgmlType::kQ8_0, 70, 256}, {GgmlType::kQ4_0, 50, 512}, {GgmlType::kQ4_K, 33, 512},
-      {GgmlType::kQ6_K, 40, 256}};
+      {GgmlType::kQ6_K, 40, 256}, {GgmlType::kQ4_1, 30, 256}, {GgmlType::kQ5_0, 41, 256},
+      {GgmlType::kQ5_1, 36, 256}, {GgmlType::kQ5_K, 29, 512}};
   for (const auto& s : shapes) {
     SCOPED_TRACE(kernels::TypeName(static_cast<uint32_t>(s.type)));
     const auto bytes = RandomWeights(s.type, s.n, s.k, rng);
@@ -406,7 +414,8 @@ TEST(Determinism, Int8MatMulIsCloseToTheFloatContract) {
     kernels::MatMul(x.data(), m, w, want.data());
     ASSERT_TRUE(kernels::SetBackend("int8").ok());
     const kernels::PackedMatrix packed = kernels::Pack(w);
-    const bool nibbles = s.type == GgmlType::kQ4_0 || s.type == GgmlType::kQ4_K;
+    const bool nibbles =
+        s.type == GgmlType::kQ4_0 || s.type == GgmlType::kQ4_1 || s.type == GgmlType::kQ4_K;
     ASSERT_EQ(packed.format, nibbles ? kernels::PanelFormat::kU4Quads : kernels::PanelFormat::kU8Quads);
     for (const Variant& t : Variants()) {
       Select(t);

@@ -80,6 +80,68 @@ TEST(Dequantize, Q4_K) {
   for (int i = 0; i < 256; ++i) EXPECT_EQ(y[i], want[i / 32]) << i;
 }
 
+TEST(Dequantize, Q4_1) {
+  BlockQ4_1 b;
+  b.d = 0x4000;  // 2
+  b.m = 0xBC00;  // -1
+  for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+  float y[32];
+  Dequantize(GgmlType::kQ4_1, &b, 32, y);
+  for (int j = 0; j < 16; ++j) {
+    EXPECT_EQ(y[j], j * 2.0f - 1.0f);
+    EXPECT_EQ(y[j + 16], (15 - j) * 2.0f - 1.0f);
+  }
+}
+
+// Q5_0 / Q5_1: value j has the nibble of qs[j % 16] (low for j < 16) and bit j of qh as its 5th.
+// qh = 0x0F, 0xF0, 0xA5, 0xA5: bits 0-3, 12-15, 16, 18, 21, 23, 24, 26, 29, 31.
+constexpr uint8_t kQh5[4] = {0x0F, 0xF0, 0xA5, 0xA5};
+constexpr int kQ5Values[32] = {16, 17, 18, 19, 4, 5, 6, 7, 8, 9, 10, 11, 28, 29, 30, 31,
+                               31, 14, 29, 12, 11, 26, 9, 24, 23, 6, 21, 4, 3, 18, 1, 16};
+
+TEST(Dequantize, Q5_0) {
+  BlockQ5_0 b;
+  b.d = 0x3800;  // 0.5
+  std::memcpy(b.qh, kQh5, 4);
+  for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+  float y[32];
+  Dequantize(GgmlType::kQ5_0, &b, 32, y);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(y[j], (kQ5Values[j] - 16) * 0.5f) << j;
+}
+
+TEST(Dequantize, Q5_1) {
+  BlockQ5_1 b;
+  b.d = 0x3C00;  // 1
+  b.m = 0x3400;  // 0.25
+  std::memcpy(b.qh, kQh5, 4);
+  for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+  float y[32];
+  Dequantize(GgmlType::kQ5_1, &b, 32, y);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(y[j], kQ5Values[j] + 0.25f) << j;
+}
+
+TEST(Dequantize, Q5_K) {
+  BlockQ5_K b;
+  b.d = 0x3C00;     // 1
+  b.dmin = 0x3800;  // 0.5
+  const uint8_t scales[12] = {0x41, 2, 3, 4, 5, 6, 7, 8, 0x21, 0x43, 0x65, 0x87};  // as Q4_K
+  std::memcpy(b.scales, scales, 12);
+  // Sub-blocks 2g and 2g + 1 take the low and high nibbles of qs[32g .. 32g + 31]: g + 1, g + 9.
+  for (int g = 0; g < 4; ++g) std::memset(b.qs + 32 * g, (g + 1) | ((g + 9) << 4), 32);
+  // Bit s of qh[l] is the 5th bit of value l of sub-block s: bits 1, 2, 4, 7 for l < 16, bits 0,
+  // 3, 5, 6 from 16.
+  std::memset(b.qh, 0x96, 16);
+  std::memset(b.qh + 16, 0x69, 16);
+  std::vector<float> y(256);
+  Dequantize(GgmlType::kQ5_K, &b, 256, y.data());
+  // scale * q - 0.5 * min with the (scale, min) pairs of the Q4_K test
+  const float first[8] = {1 * 1 - 2.5f, 2 * 25 - 3.0f, 3 * 18 - 3.5f, 4 * 10 - 4.0f,
+                          17 * 19 - 1.0f, 3 * 11 - 2.0f, 5 * 4 - 3.0f, 7 * 28 - 4.0f};
+  const float second[8] = {1 * 17 - 2.5f, 2 * 9 - 3.0f, 3 * 2 - 3.5f, 4 * 26 - 4.0f,
+                           17 * 3 - 1.0f, 3 * 27 - 2.0f, 5 * 20 - 3.0f, 7 * 12 - 4.0f};
+  for (int i = 0; i < 256; ++i) EXPECT_EQ(y[i], (i % 32 < 16 ? first : second)[i / 32]) << i;
+}
+
 TEST(Dequantize, Q6_K) {
   BlockQ6_K b;
   std::memset(b.ql, 0x21, sizeof(b.ql));  // low nibble 1, high nibble 2

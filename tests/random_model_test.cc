@@ -2,15 +2,21 @@
 // measurements on larger shapes use load with exactly the requested shape and type, run, are
 // reproducible from their seed, and bad shapes are refused without leaving a file.
 #include <array>
+#include <cctype>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 
+#include "denoiser/gguf/gguf.h"
+#include "denoiser/gguf/writer.h"
 #include "engine/engine.h"
 #include "gtest/gtest.h"
+#include "kernels/packed.h"
+#include "kernels/quant.h"
 
 namespace sculpt {
 namespace {
@@ -53,7 +59,8 @@ TEST_P(RandomModel, HasTheRequestedShapeAndRuns) {
   EXPECT_EQ(c.n_ctx_train, 128);
   EXPECT_EQ(c.n_vocab, 4096);
   EXPECT_EQ(c.causal, arch == "llama");
-  const std::string want = type == "q8_0" ? "Q8_0" : type == "q4_0" ? "Q4_0" : type == "f16" ? "F16" : "F32";
+  std::string want = type;
+  for (char& ch : want) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   EXPECT_GE(info->tensor_types.count(want) ? info->tensor_types.at(want) : 0, 2 * 7) << "matrices of type " << want;
 
   auto engine = Engine::Load(file.string());
@@ -75,7 +82,64 @@ TEST_P(RandomModel, HasTheRequestedShapeAndRuns) {
 
 INSTANTIATE_TEST_SUITE_P(ArchAndType, RandomModel,
                          ::testing::Combine(::testing::Values("llada", "llama"),
-                                            ::testing::Values("f32", "f16", "q8_0", "q4_0")));
+                                            ::testing::Values("f32", "f16", "q8_0", "q4_0", "q4_1",
+                                                              "q5_0", "q5_1")));
+
+// `path` with every tensor as F32 (quantized ones dequantized), metadata unchanged.
+void WriteDequantizedCopy(const fs::path& path, const fs::path& to) {
+  auto f = gguf::File::Open(path.string());
+  ASSERT_TRUE(f.ok()) << f.status().message();
+  gguf::Writer w;
+  for (const auto& [key, value] : f->metadata()) w.Set(std::string(key), value);
+  for (const gguf::TensorInfo& t : f->tensors()) {
+    std::vector<float> v(static_cast<size_t>(t.n_elements));
+    kernels::Dequantize(t.type, t.data, t.n_elements, v.data());
+    w.AddTensor(std::string(t.name), kernels::GgmlType::kF32,
+                std::vector<int64_t>(t.ne.begin(), t.ne.begin() + t.n_dims),
+                {reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4});
+  }
+  ASSERT_TRUE(w.WriteFile(to.string()).ok());
+}
+
+StatusOr<std::vector<float>> LogitsWith(const char* kernels_name, const fs::path& model) {
+  if (Status s = kernels::SetBackend(kernels_name); !s.ok()) return s;
+  auto engine = Engine::Load(model.string());
+  if (!engine.ok()) return engine.status();
+  auto logits = (*engine)->AllLogits({{1, 2, 3, 4, 5, 6, 7, 8, 9}});
+  if (!logits.ok()) return logits.status();
+  return (*logits)[0];
+}
+
+// Every quantized type the tool writes (Q5_K at a shape of 256-multiples), run as a model: with
+// --kernels float (weights formed in registers from the blocks) the logits are bit for bit those
+// of an F32 model of the dequantized weights; the int8 default stays within a few percent of them
+// (its activations are rounded to int8).
+TEST(RandomModelTypes, QuantizedModelsEqualTheirDequantizedCopies) {
+  const fs::path dir = fs::temp_directory_path() / "sculpt-random-types";
+  fs::create_directories(dir);
+  for (const std::string type : {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q5_k"}) {
+    SCOPED_TRACE(type);
+    const fs::path file = dir / (type + ".gguf"), copy = dir / (type + ".f32.gguf");
+    std::string out;
+    ASSERT_EQ(RunTool("--arch llada --type " + type + " --n-embd 256 --n-layer 1 --n-head 4 "
+                      "--n-ff 512 --n-ctx 64 --seed 3 --vocab-from " + kVocab + " --out " +
+                      file.string(), &out), 0) << out;
+    WriteDequantizedCopy(file, copy);
+    auto exact = LogitsWith("float", file), want = LogitsWith("float", copy);
+    auto int8 = LogitsWith("int8", file);
+    ASSERT_TRUE(exact.ok() && want.ok() && int8.ok());
+    ASSERT_EQ(exact->size(), want->size());
+    EXPECT_EQ(std::memcmp(exact->data(), want->data(), want->size() * 4), 0);
+    double err = 0, norm = 0;
+    for (size_t i = 0; i < want->size(); ++i) {
+      err += ((*int8)[i] - (*want)[i]) * double((*int8)[i] - (*want)[i]);
+      norm += (*want)[i] * double((*want)[i]);
+    }
+    EXPECT_GT(norm, 0.0);
+    EXPECT_LT(std::sqrt(err / norm), 0.03);
+  }
+  fs::remove_all(dir);
+}
 
 TEST(RandomModelErrors, BadShapesAreRefusedWithoutAFile) {
   const fs::path dir = fs::temp_directory_path() / "sculpt-random-bad";

@@ -2,8 +2,9 @@
 // on shapes no shipped model has (e.g. the 91M-parameter shape of issue 8's llama.cpp figures).
 // The tokenizer metadata is copied from another GGUF (--vocab-from), so text prompts work.
 // Weights: N(0, 0.02) from a fixed seed; norms 1. Types F32, F16, Q8_0 and Q4_0 (quantized with
-// ggml's reference rounding).
+// ggml's reference rounding), Q4_1, Q5_0, Q5_1 and Q5_K (nearest levels of a simple min/max fit).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -56,6 +57,93 @@ std::vector<uint8_t> QuantizeQ4_0(const std::vector<float>& x) {
   return out;
 }
 
+void PutHalf(std::vector<uint8_t>& out, float v) {
+  const uint16_t h = kernels::FloatToHalf(v);
+  out.push_back(static_cast<uint8_t>(h));
+  out.push_back(static_cast<uint8_t>(h >> 8));
+}
+
+// q in [0, top] nearest to (v - low) / d (0 when d is 0).
+int Level(float v, float low, float d, int top) {
+  if (d == 0.0f) return 0;
+  return std::clamp(static_cast<int>(std::lround((v - low) / d)), 0, top);
+}
+
+// Q4_1 / Q5_1 (w = d q + m over the block's range) and Q5_0 (w = d (q - 16), d from the value of
+// largest magnitude, as Q4_0): 32-value blocks; bits 4 of the 5-bit types go to qh.
+std::vector<uint8_t> QuantizeBlocks32(const std::vector<float>& x, GgmlType type) {
+  std::vector<uint8_t> out;
+  const int bits = type == GgmlType::kQ4_1 ? 4 : 5, top = (1 << bits) - 1;
+  for (size_t b = 0; b < x.size(); b += 32) {
+    const float* v = x.data() + b;
+    const auto [lo, hi] = std::minmax_element(v, v + 32);
+    int q[32];
+    if (type == GgmlType::kQ5_0) {
+      const float big = std::fabs(*lo) > std::fabs(*hi) ? *lo : *hi;
+      const float d = kernels::HalfToFloat(kernels::FloatToHalf(big / -16.0f));
+      PutHalf(out, d);
+      for (int i = 0; i < 32; ++i) q[i] = Level(v[i], -16.0f * d, d, top);
+    } else {
+      const float d = kernels::HalfToFloat(kernels::FloatToHalf((*hi - *lo) / top));
+      const float m = kernels::HalfToFloat(kernels::FloatToHalf(*lo));
+      PutHalf(out, d);
+      PutHalf(out, m);
+      for (int i = 0; i < 32; ++i) q[i] = Level(v[i], m, d, top);
+    }
+    if (bits == 5) {
+      uint32_t qh = 0;
+      for (int i = 0; i < 32; ++i) qh |= static_cast<uint32_t>(q[i] >> 4) << i;
+      for (int k = 0; k < 4; ++k) out.push_back(static_cast<uint8_t>(qh >> (8 * k)));
+    }
+    for (int i = 0; i < 16; ++i) out.push_back(static_cast<uint8_t>((q[i] & 0xF) | ((q[i + 16] & 0xF) << 4)));
+  }
+  return out;
+}
+
+// Q5_K: super-blocks of 256, 8 sub-blocks of 32 with a 6-bit scale and min each (w = d sc q -
+// dmin m), the pairs packed into 12 bytes as kernels::ScaleMinK4 reads them.
+std::vector<uint8_t> QuantizeQ5_K(const std::vector<float>& x) {
+  std::vector<uint8_t> out;
+  for (size_t b = 0; b < x.size(); b += 256) {
+    const float* v = x.data() + b;
+    float scale[8], min[8], max_scale = 0.0f, max_min = 0.0f;
+    for (int s = 0; s < 8; ++s) {
+      const auto [lo, hi] = std::minmax_element(v + 32 * s, v + 32 * s + 32);
+      min[s] = -std::min(0.0f, *lo);
+      scale[s] = (*hi + min[s]) / 31.0f;
+      max_scale = std::max(max_scale, scale[s]);
+      max_min = std::max(max_min, min[s]);
+    }
+    const float d = kernels::HalfToFloat(kernels::FloatToHalf(max_scale / 63.0f));
+    const float dmin = kernels::HalfToFloat(kernels::FloatToHalf(max_min / 63.0f));
+    int sc[8], mn[8];
+    for (int s = 0; s < 8; ++s) {
+      sc[s] = Level(scale[s], 0.0f, d, 63);
+      mn[s] = Level(min[s], 0.0f, dmin, 63);
+    }
+    PutHalf(out, d);
+    PutHalf(out, dmin);
+    uint8_t packed[12];
+    for (int j = 0; j < 4; ++j) {
+      packed[j] = static_cast<uint8_t>(sc[j] | ((sc[j + 4] >> 4) << 6));
+      packed[j + 4] = static_cast<uint8_t>(mn[j] | ((mn[j + 4] >> 4) << 6));
+      packed[j + 8] = static_cast<uint8_t>((sc[j + 4] & 0xF) | ((mn[j + 4] & 0xF) << 4));
+    }
+    out.insert(out.end(), packed, packed + 12);
+    uint8_t qh[32] = {}, qs[128] = {};
+    for (int s = 0; s < 8; ++s) {
+      for (int i = 0; i < 32; ++i) {
+        const int q = Level(v[32 * s + i], -dmin * mn[s], d * sc[s], 31);
+        qh[i] = static_cast<uint8_t>(qh[i] | ((q >> 4) << s));
+        qs[(s / 2) * 32 + i] = static_cast<uint8_t>(qs[(s / 2) * 32 + i] | ((q & 0xF) << (4 * (s % 2))));
+      }
+    }
+    out.insert(out.end(), qh, qh + 32);
+    out.insert(out.end(), qs, qs + 128);
+  }
+  return out;
+}
+
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "sculpt-random-model: error: %s\n", msg.c_str());
   return 1;
@@ -77,8 +165,10 @@ int main(int argc, char** argv) {
   app.add_option("--n-head-kv", n_head_kv, "default: n-head")->check(CLI::Range(1, 256));
   app.add_option("--n-ff", n_ff)->capture_default_str()->check(CLI::Range(32, 65536));
   app.add_option("--n-ctx", n_ctx)->capture_default_str()->check(CLI::Range(16, 1 << 20));
-  app.add_option("--type", type, "f32, f16, q8_0 or q4_0 (matrices; norms stay f32)")
-      ->check(CLI::IsMember({"f32", "f16", "q8_0", "q4_0"}))->capture_default_str();
+  app.add_option("--type", type, "f32, f16, q8_0, q4_0, q4_1, q5_0, q5_1 or q5_k (matrices; norms "
+                 "stay f32)")
+      ->check(CLI::IsMember({"f32", "f16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q5_k"}))
+      ->capture_default_str();
   app.add_option("--seed", seed)->capture_default_str();
   app.add_option("--vocab-from", vocab_from, "GGUF whose tokenizer metadata (and vocabulary size) to use")->required();
   app.add_option("--out", out, "Output GGUF")->required();
@@ -91,6 +181,9 @@ int main(int argc, char** argv) {
   if (n_embd % n_head != 0 || n_head % n_head_kv != 0) return Fail("n-embd must divide by n-head, n-head by n-head-kv");
   if (type != "f32" && type != "f16" && (n_embd % 32 != 0 || n_ff % 32 != 0)) {
     return Fail("quantized types need n-embd and n-ff divisible by 32");
+  }
+  if (type == "q5_k" && (n_embd % 256 != 0 || n_ff % 256 != 0)) {
+    return Fail("q5_k needs n-embd and n-ff divisible by 256");
   }
   auto vocab = gguf::File::Open(vocab_from);
   if (!vocab.ok()) return Fail(vocab.status().message());
@@ -116,8 +209,14 @@ int main(int argc, char** argv) {
 
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 0.02f);
-  const GgmlType mt = type == "f32" ? GgmlType::kF32 : type == "f16" ? GgmlType::kF16
-                    : type == "q8_0" ? GgmlType::kQ8_0 : GgmlType::kQ4_0;
+  const GgmlType mt = type == "f32"    ? GgmlType::kF32
+                     : type == "f16"  ? GgmlType::kF16
+                     : type == "q8_0" ? GgmlType::kQ8_0
+                     : type == "q4_0" ? GgmlType::kQ4_0
+                     : type == "q4_1" ? GgmlType::kQ4_1
+                     : type == "q5_0" ? GgmlType::kQ5_0
+                     : type == "q5_1" ? GgmlType::kQ5_1
+                                      : GgmlType::kQ5_K;
   auto matrix = [&](const std::string& name, int64_t cols, int64_t rows) {
     std::vector<float> x(static_cast<size_t>(cols * rows));
     for (float& v : x) v = normal(rng);
@@ -130,8 +229,10 @@ int main(int argc, char** argv) {
         bytes.push_back(static_cast<uint8_t>(h));
         bytes.push_back(static_cast<uint8_t>(h >> 8));
       }
-    } else {
+    } else if (mt == GgmlType::kQ8_0 || mt == GgmlType::kQ4_0) {
       bytes = mt == GgmlType::kQ8_0 ? QuantizeQ8_0(x) : QuantizeQ4_0(x);
+    } else {
+      bytes = mt == GgmlType::kQ5_K ? QuantizeQ5_K(x) : QuantizeBlocks32(x, mt);
     }
     w.AddTensor(name, mt, {cols, rows}, bytes);
   };
