@@ -126,12 +126,33 @@ void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, 
           min[b * kTile + j] = dmin * mv;
           if (w.type == GgmlType::kQ4_K) {
             const uint8_t* qq = src + 16 + (s / 2) * 32;
-            for (int l = 0; l < 32; ++l) put(b * 32 + l, (s % 2 == 0) ? (qq[l] & 0xF) : (qq[l] >> 4));
+            for (int l = 0; l < 32; ++l) put(b * 32 + l, s % 2 == 0 ? qq[l] & 0xF : qq[l] >> 4);
           } else {
             for (int l = 0; l < 32; ++l) put(b * 32 + l, Q5KValue(src + 48, src + 16, s * 32 + l));
           }
         }
         src += w.type == GgmlType::kQ4_K ? sizeof(BlockQ4_K) : sizeof(BlockQ5_K);
+      }
+      break;
+    case GgmlType::kQ2_K:  // 16 sub-blocks of 16: w = (d*(sc&15)) q - dmin*(sc>>4), q in 0..3
+      for (int64_t sb = 0; sb < p.cols / kQK_K; ++sb, src += sizeof(BlockQ2_K)) {
+        const float d = HalfToFloat(LoadU16(src + 80)), dmin = HalfToFloat(LoadU16(src + 82));
+        for (int s = 0; s < 16; ++s) {
+          const int64_t b = sb * 16 + s;
+          scale[b * kTile + j] = d * static_cast<float>(src[s] & 0xF);
+          min[b * kTile + j] = dmin * static_cast<float>(src[s] >> 4);
+          for (int l = 0; l < 16; ++l) put(b * 16 + l, K2Bits(src + 16, s * 16 + l));
+        }
+      }
+      break;
+    case GgmlType::kQ3_K:  // 16 sub-blocks of 16: w = (d*(sc-32)) q, q in -4..3
+      for (int64_t sb = 0; sb < p.cols / kQK_K; ++sb, src += sizeof(BlockQ3_K)) {
+        const float d = HalfToFloat(LoadU16(src + 108));
+        for (int s = 0; s < 16; ++s) {
+          const int64_t b = sb * 16 + s;
+          scale[b * kTile + j] = d * static_cast<float>(Q3KScale(src + 96, s));
+          for (int l = 0; l < 16; ++l) put(b * 16 + l, Q3KValue(src, src + 32, s * 16 + l));
+        }
       }
       break;
     case GgmlType::kQ6_K:  // 16 sub-blocks of 16: w = (d*sc) q, q in -32..31, as DequantizeQ6_K
@@ -230,15 +251,16 @@ PackedMatrix Pack(const WeightMatrix& w) {
     case GgmlType::kQ5_0: p.format = PanelFormat::kI8; p.block = kQK; break;
     case GgmlType::kQ5_1: case GgmlType::kQ5_K:
       p.format = PanelFormat::kI8; p.block = 32; p.has_min = true; break;
-    case GgmlType::kQ6_K: p.format = PanelFormat::kI8; p.block = 16; break;
+    case GgmlType::kQ2_K: p.format = PanelFormat::kI8; p.block = 16; p.has_min = true; break;
+    case GgmlType::kQ3_K: case GgmlType::kQ6_K: p.format = PanelFormat::kI8; p.block = 16; break;
     default: SCULPT_CHECK(false && "Pack: unsupported type");
   }
   if (g_backend == Backend::kInt8 && Quantized(p.format)) {
     if (p.format == PanelFormat::kI8) {
       p.format = PanelFormat::kU8Quads;
-      // u = v + offset, unsigned: the negation of the type's least value (0 for Q5_1 / Q5_K)
+      // u = v + offset, unsigned: the negation of the type's least value (0 for Q2_K, Q5_1, Q5_K)
       p.offset = w.type == GgmlType::kQ8_0 ? 128 : w.type == GgmlType::kQ6_K ? 32
-                 : w.type == GgmlType::kQ5_0 ? 16 : 0;
+                 : w.type == GgmlType::kQ5_0 ? 16 : w.type == GgmlType::kQ3_K ? 4 : 0;
     } else {
       p.format = PanelFormat::kU4Quads;
     }

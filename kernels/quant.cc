@@ -21,8 +21,8 @@ std::optional<TypeTraits> TraitsOf(uint32_t type_id) {
     case GgmlType::kQ5_1: return TypeTraits{"Q5_1", 32, 24, true};
     case GgmlType::kQ8_0: return TypeTraits{"Q8_0", 32, 34, true};
     case GgmlType::kQ8_1: return TypeTraits{"Q8_1", 32, 36, false};
-    case GgmlType::kQ2_K: return TypeTraits{"Q2_K", 256, 84, false};
-    case GgmlType::kQ3_K: return TypeTraits{"Q3_K", 256, 110, false};
+    case GgmlType::kQ2_K: return TypeTraits{"Q2_K", 256, 84, true};
+    case GgmlType::kQ3_K: return TypeTraits{"Q3_K", 256, 110, true};
     case GgmlType::kQ4_K: return TypeTraits{"Q4_K", 256, 144, true};
     case GgmlType::kQ5_K: return TypeTraits{"Q5_K", 256, 176, true};
     case GgmlType::kQ6_K: return TypeTraits{"Q6_K", 256, 210, true};
@@ -155,6 +155,32 @@ void DequantizeQ5_1(const uint8_t* src, int64_t nb, float* y) {
   }
 }
 
+// Q2_K: (d * (sc & 15)) * q - dmin * (sc >> 4); Q3_K: (d * (sc - 32)) * q. Sub-blocks of 16.
+void DequantizeQ2_K(const uint8_t* src, int64_t nb, float* y) {
+  for (int64_t i = 0; i < nb; ++i, src += sizeof(BlockQ2_K)) {
+    const float d = HalfToFloat(LoadU16(src + 80)), dmin = HalfToFloat(LoadU16(src + 82));
+    for (int s = 0; s < 16; ++s) {
+      const float dl = d * static_cast<float>(src[s] & 0xF);
+      const float ml = dmin * static_cast<float>(src[s] >> 4);
+      for (int l = 0; l < 16; ++l) {
+        *y++ = dl * static_cast<float>(K2Bits(src + 16, 16 * s + l)) - ml;
+      }
+    }
+  }
+}
+
+void DequantizeQ3_K(const uint8_t* src, int64_t nb, float* y) {
+  for (int64_t i = 0; i < nb; ++i, src += sizeof(BlockQ3_K)) {
+    const float d = HalfToFloat(LoadU16(src + 108));
+    for (int s = 0; s < 16; ++s) {
+      const float dl = d * static_cast<float>(Q3KScale(src + 96, s));
+      for (int l = 0; l < 16; ++l) {
+        *y++ = dl * static_cast<float>(Q3KValue(src, src + 32, 16 * s + l));
+      }
+    }
+  }
+}
+
 // Q5_K: 8 sub-blocks of 32, (d * scale) * q - (dmin * min), as Q4_K.
 void DequantizeQ5_K(const uint8_t* src, int64_t nb, float* y) {
   for (int64_t i = 0; i < nb; ++i, src += sizeof(BlockQ5_K)) {
@@ -166,7 +192,9 @@ void DequantizeQ5_K(const uint8_t* src, int64_t nb, float* y) {
       uint8_t sc, m;
       ScaleMinK4(s, scales, &sc, &m);
       const float d1 = d * sc, m1 = dmin * m;
-      for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(Q5KValue(qs, qh, s * 32 + l)) - m1;
+      for (int l = 0; l < 32; ++l) {
+        *y++ = d1 * static_cast<float>(Q5KValue(qs, qh, 32 * s + l)) - m1;
+      }
     }
   }
 }
@@ -231,6 +259,8 @@ void Dequantize(GgmlType type, const void* src_v, int64_t n, float* dst) {
     case GgmlType::kQ4_1: DequantizeQ4_1(src, n / kQK, dst); return;
     case GgmlType::kQ5_0: DequantizeQ5_0(src, n / kQK, dst); return;
     case GgmlType::kQ5_1: DequantizeQ5_1(src, n / kQK, dst); return;
+    case GgmlType::kQ2_K: DequantizeQ2_K(src, n / kQK_K, dst); return;
+    case GgmlType::kQ3_K: DequantizeQ3_K(src, n / kQK_K, dst); return;
     case GgmlType::kQ4_K: DequantizeQ4_K(src, n / kQK_K, dst); return;
     case GgmlType::kQ5_K: DequantizeQ5_K(src, n / kQK_K, dst); return;
     case GgmlType::kQ6_K: DequantizeQ6_K(src, n / kQK_K, dst); return;

@@ -73,6 +73,18 @@ struct BlockQ5_1 {  // w = d * q + m, q in 0..31, bits as Q5_0
   uint8_t qh[4];
   uint8_t qs[kQK / 2];
 };
+struct BlockQ2_K {  // 16 sub-blocks of 16: w = (d * (sc & 15)) q - dmin * (sc >> 4), q in 0..3
+  uint8_t scales[kQK_K / 16];
+  uint8_t qs[kQK_K / 4];
+  uint16_t d;
+  uint16_t dmin;
+};
+struct BlockQ3_K {  // 16 sub-blocks of 16: w = (d * (sc - 32)) q, q in -4..3, 6-bit sc
+  uint8_t hmask[kQK_K / 8];
+  uint8_t qs[kQK_K / 4];
+  uint8_t scales[12];
+  uint16_t d;
+};
 struct BlockQ4_K {
   uint16_t d;
   uint16_t dmin;
@@ -97,6 +109,8 @@ static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_1) == 20);
 static_assert(sizeof(BlockQ5_0) == 22);
 static_assert(sizeof(BlockQ5_1) == 24);
+static_assert(sizeof(BlockQ2_K) == 84);
+static_assert(sizeof(BlockQ3_K) == 110);
 static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
@@ -121,6 +135,24 @@ inline int Q5KValue(const uint8_t* qs, const uint8_t* qh, int l) {
   const uint8_t byte = qs[(s / 2) * 32 + i];
   const int nibble = s % 2 == 0 ? (byte & 0xF) : (byte >> 4);
   return nibble | (((qh[i] >> s) & 1) << 4);
+}
+
+// Q2_K and Q3_K: value e (0..255) of a super-block has its 2 low bits at bits 2j..2j+1 of
+// qs[32 n + l], where n = e / 128, j = e % 128 / 32, l = e % 32, and the scale of sub-block
+// e / 16 (Q3_K's third bit: bit 4 n + j of hmask[l], set meaning +0, clear -4).
+inline int K2Bits(const uint8_t* qs, int e) {
+  return (qs[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3;
+}
+inline int Q3KValue(const uint8_t* hmask, const uint8_t* qs, int e) {
+  const int bit = 4 * (e / 128) + e % 128 / 32;
+  return K2Bits(qs, e) - (((hmask[e % 32] >> bit) & 1) ? 0 : 4);
+}
+// The 6-bit scale of Q3_K sub-block i (0..15) from its 12 bytes: 4 low bits in byte i % 8 (low
+// nibble for i < 8), 2 high bits at bits 2 (i / 4) of byte 8 + i % 4; minus 32.
+inline int Q3KScale(const uint8_t* scales, int i) {
+  const int low = i < 8 ? scales[i] & 0xF : scales[i - 8] >> 4;
+  const int high = (scales[8 + i % 4] >> (2 * (i / 4))) & 3;
+  return (low | (high << 4)) - 32;
 }
 
 // Exact IEEE binary16 -> binary32 (subnormals, infinities and NaNs included).

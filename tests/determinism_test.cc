@@ -102,6 +102,8 @@ std::vector<uint8_t> RandomWeights(GgmlType type, int64_t n, int64_t k, std::mt1
         half_at(base + 2);
         break;
       case GgmlType::kQ6_K: half_at(base + 208); break;
+      case GgmlType::kQ2_K: half_at(base + 80); half_at(base + 82); break;
+      case GgmlType::kQ3_K: half_at(base + 108); break;
       case GgmlType::kBF16: {
         const float f = val(rng);
         uint32_t bits;
@@ -157,7 +159,7 @@ TEST(Determinism, PackedMatMulEqualsReference) {
       {GgmlType::kQ8_0, 33, 96}, {GgmlType::kQ4_0, 17, 64}, {GgmlType::kQ4_K, 21, 512},
       {GgmlType::kQ6_K, 19, 256}, {GgmlType::kQ4_0, 100, 64}, {GgmlType::kQ8_0, 130, 64},
       {GgmlType::kQ4_1, 23, 96}, {GgmlType::kQ5_0, 18, 64}, {GgmlType::kQ5_1, 35, 128},
-      {GgmlType::kQ5_K, 20, 512},
+      {GgmlType::kQ5_K, 20, 512}, {GgmlType::kQ2_K, 22, 256}, {GgmlType::kQ3_K, 17, 512},
       {GgmlType::kF32, 72, 40}};  // several tiles: the multi-tile path for small batches
   for (const auto& s : shapes) {
     SCOPED_TRACE(kernels::TypeName(static_cast<uint32_t>(s.type)) + " n=" + std::to_string(s.n));
@@ -317,7 +319,8 @@ TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
       // several column blocks (more tiles than fit 2 MiB of weights at this K)
       {GgmlType::kF32, 530, 1100}, {GgmlType::kQ4_K, 70, 1280}, {GgmlType::kQ6_K, 40, 512},
       {GgmlType::kQ8_0, 600, 128}, {GgmlType::kQ4_1, 37, 160}, {GgmlType::kQ5_0, 45, 96},
-      {GgmlType::kQ5_1, 21, 64}, {GgmlType::kQ5_K, 50, 768},
+      {GgmlType::kQ5_1, 21, 64}, {GgmlType::kQ5_K, 50, 768}, {GgmlType::kQ2_K, 33, 512},
+      {GgmlType::kQ3_K, 40, 256},
       // K > 4096 is walked in blocks with partial sums parked in y (a short last block), here
       // over two column blocks (f32) and in whole quantization blocks (Q8_0)
       {GgmlType::kF32, 140, 4200}, {GgmlType::kQ8_0, 40, 4224}};
@@ -336,7 +339,7 @@ TEST(Determinism, MatMulRowsIgnoreBatchAtEveryRowGroupHeight) {
   const ProductShape shapes[] = {
       {GgmlType::kF32, 72, 40}, {GgmlType::kF16, 72, 40}, {GgmlType::kBF16, 72, 40},
       {GgmlType::kQ8_0, 72, 64}, {GgmlType::kQ4_0, 72, 64}, {GgmlType::kQ4_K, 72, 256},
-      {GgmlType::kQ5_K, 72, 256},  // bytes with mins
+      {GgmlType::kQ5_K, 72, 256}, {GgmlType::kQ2_K, 72, 256},  // bytes with mins
       {GgmlType::kF32, 530, 1100}};
   std::vector<int64_t> batches;
   for (int64_t m = 2; m <= 30; ++m) batches.push_back(m);
@@ -401,7 +404,8 @@ TEST(Determinism, Int8MatMulIsCloseToTheFloatContract) {
   const struct { GgmlType type; int64_t n, k; } shapes[] = {
       {GgmlType::kQ8_0, 70, 256}, {GgmlType::kQ4_0, 50, 512}, {GgmlType::kQ4_K, 33, 512},
       {GgmlType::kQ6_K, 40, 256}, {GgmlType::kQ4_1, 30, 256}, {GgmlType::kQ5_0, 41, 256},
-      {GgmlType::kQ5_1, 36, 256}, {GgmlType::kQ5_K, 29, 512}};
+      {GgmlType::kQ5_1, 36, 256}, {GgmlType::kQ5_K, 29, 512}, {GgmlType::kQ2_K, 31, 512},
+      {GgmlType::kQ3_K, 26, 256}};
   for (const auto& s : shapes) {
     SCOPED_TRACE(kernels::TypeName(static_cast<uint32_t>(s.type)));
     const auto bytes = RandomWeights(s.type, s.n, s.k, rng);

@@ -120,6 +120,52 @@ TEST(Dequantize, Q5_1) {
   for (int j = 0; j < 32; ++j) EXPECT_EQ(y[j], kQ5Values[j] + 0.25f) << j;
 }
 
+// Q2_K / Q3_K 2-bit fields: value e is in byte 32 n + e % 32 (n = e / 128) at bits 2j, 2j + 1
+// (j = e % 128 / 32). The bytes below give field j the value kTwoBits[n][half][j], half = e % 32
+// >= 16.
+constexpr uint8_t kTwoBitBytes[2][2] = {{0xE4, 0x4E}, {0x1B, 0xB1}};
+constexpr int kTwoBits[2][2][4] = {{{0, 1, 2, 3}, {2, 3, 0, 1}}, {{3, 2, 1, 0}, {1, 0, 3, 2}}};
+void FillTwoBits(uint8_t* qs) {
+  for (int i = 0; i < 64; ++i) qs[i] = kTwoBitBytes[i / 32][i % 32 >= 16];
+}
+int TwoBitsOf(int e) { return kTwoBits[e / 128][e % 32 >= 16][e % 128 / 32]; }
+
+TEST(Dequantize, Q2_K) {
+  BlockQ2_K b;
+  for (int s = 0; s < 16; ++s) b.scales[s] = static_cast<uint8_t>((s % 5 + 1) | ((s % 3) << 4));
+  FillTwoBits(b.qs);
+  b.d = 0x3C00;     // 1
+  b.dmin = 0x3800;  // 0.5
+  std::vector<float> y(256);
+  Dequantize(GgmlType::kQ2_K, &b, 256, y.data());
+  for (int e = 0; e < 256; ++e) {
+    const int s = e / 16;
+    EXPECT_EQ(y[e], static_cast<float>((s % 5 + 1) * TwoBitsOf(e)) - 0.5f * (s % 3)) << e;
+  }
+}
+
+TEST(Dequantize, Q3_K) {
+  BlockQ3_K b;
+  const uint8_t scales[12] = {0x21, 0x43, 0x65, 0x87, 0xA9, 0xCB, 0xED, 0x0F, 0xE4, 0x1B, 0x00, 0xFF};
+  std::memcpy(b.scales, scales, 12);
+  // Sub-block i's scale: 4 low bits from byte i % 8 (high nibble from i = 8), 2 high bits from
+  // byte 8 + i % 4 at bit 2 (i / 4); minus 32.
+  const int want_scale[16] = {-31, 19, -27, 23, -7, 11, -19, 31, 2, -12, -26, 24, 26, -20, -18, 16};
+  FillTwoBits(b.qs);
+  // Bit 4 n + j of hmask[e % 32] set: the value is the 2-bit field, clear: minus 4.
+  std::memset(b.hmask, 0x5A, 16);
+  std::memset(b.hmask + 16, 0xC3, 16);
+  b.d = 0x3800;  // 0.5
+  std::vector<float> y(256);
+  Dequantize(GgmlType::kQ3_K, &b, 256, y.data());
+  for (int e = 0; e < 256; ++e) {
+    const int bit = 4 * (e / 128) + e % 128 / 32;
+    const int high = ((e % 32 < 16 ? 0x5A : 0xC3) >> bit) & 1;
+    const int q = TwoBitsOf(e) - (high ? 0 : 4);
+    EXPECT_EQ(y[e], 0.5f * static_cast<float>(want_scale[e / 16]) * static_cast<float>(q)) << e;
+  }
+}
+
 TEST(Dequantize, Q5_K) {
   BlockQ5_K b;
   b.d = 0x3C00;     // 1

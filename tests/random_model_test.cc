@@ -110,14 +110,14 @@ StatusOr<std::vector<float>> LogitsWith(const char* kernels_name, const fs::path
   return (*logits)[0];
 }
 
-// Every quantized type the tool writes (Q5_K at a shape of 256-multiples), run as a model: with
+// Every quantized type the tool writes (at a shape of 256-multiples, for the K types), run as a model: with
 // --kernels float (weights formed in registers from the blocks) the logits are bit for bit those
 // of an F32 model of the dequantized weights; the int8 default stays within a few percent of them
 // (its activations are rounded to int8).
 TEST(RandomModelTypes, QuantizedModelsEqualTheirDequantizedCopies) {
   const fs::path dir = fs::temp_directory_path() / "sculpt-random-types";
   fs::create_directories(dir);
-  for (const std::string type : {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q5_k"}) {
+  for (const std::string type : {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q5_k"}) {
     SCOPED_TRACE(type);
     const fs::path file = dir / (type + ".gguf"), copy = dir / (type + ".f32.gguf");
     std::string out;

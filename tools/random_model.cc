@@ -2,7 +2,8 @@
 // on shapes no shipped model has (e.g. the 91M-parameter shape of issue 8's llama.cpp figures).
 // The tokenizer metadata is copied from another GGUF (--vocab-from), so text prompts work.
 // Weights: N(0, 0.02) from a fixed seed; norms 1. Types F32, F16, Q8_0 and Q4_0 (quantized with
-// ggml's reference rounding), Q4_1, Q5_0, Q5_1 and Q5_K (nearest levels of a simple min/max fit).
+// ggml's reference rounding), Q4_1, Q5_0, Q5_1, Q2_K, Q3_K and Q5_K (nearest levels of a simple
+// min/max fit).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
@@ -95,7 +96,9 @@ std::vector<uint8_t> QuantizeBlocks32(const std::vector<float>& x, GgmlType type
       for (int i = 0; i < 32; ++i) qh |= static_cast<uint32_t>(q[i] >> 4) << i;
       for (int k = 0; k < 4; ++k) out.push_back(static_cast<uint8_t>(qh >> (8 * k)));
     }
-    for (int i = 0; i < 16; ++i) out.push_back(static_cast<uint8_t>((q[i] & 0xF) | ((q[i + 16] & 0xF) << 4)));
+    for (int i = 0; i < 16; ++i) {
+      out.push_back(static_cast<uint8_t>((q[i] & 0xF) | ((q[i + 16] & 0xF) << 4)));
+    }
   }
   return out;
 }
@@ -135,11 +138,68 @@ std::vector<uint8_t> QuantizeQ5_K(const std::vector<float>& x) {
       for (int i = 0; i < 32; ++i) {
         const int q = Level(v[32 * s + i], -dmin * mn[s], d * sc[s], 31);
         qh[i] = static_cast<uint8_t>(qh[i] | ((q >> 4) << s));
-        qs[(s / 2) * 32 + i] = static_cast<uint8_t>(qs[(s / 2) * 32 + i] | ((q & 0xF) << (4 * (s % 2))));
+        uint8_t& byte = qs[(s / 2) * 32 + i];
+        byte = static_cast<uint8_t>(byte | ((q & 0xF) << (4 * (s % 2))));
       }
     }
     out.insert(out.end(), qh, qh + 32);
     out.insert(out.end(), qs, qs + 128);
+  }
+  return out;
+}
+
+// The inverse of kernels::K2Bits: the 2-bit field of value e in a Q2_K / Q3_K super-block.
+void PutTwoBits(uint8_t* qs, int e, int v) {
+  qs[32 * (e / 128) + e % 32] |= static_cast<uint8_t>((v & 3) << (2 * (e % 128 / 32)));
+}
+
+// Q2_K (w = d sc q - dmin m, 4-bit sc and m per 16 values, q in 0..3) and Q3_K (w = d (sc - 32)
+// q, 6-bit sc per 16 values, q in -4..3; only positive scales here): super-blocks of 256.
+std::vector<uint8_t> QuantizeQ2_3K(const std::vector<float>& x, GgmlType type) {
+  std::vector<uint8_t> out;
+  const bool q2 = type == GgmlType::kQ2_K;
+  for (size_t b = 0; b < x.size(); b += 256) {
+    const float* v = x.data() + b;
+    float scale[16], min[16], max_scale = 0.0f, max_min = 0.0f;
+    for (int s = 0; s < 16; ++s) {
+      const auto [lo, hi] = std::minmax_element(v + 16 * s, v + 16 * s + 16);
+      min[s] = q2 ? -std::min(0.0f, *lo) : 0.0f;
+      scale[s] = q2 ? (*hi + min[s]) / 3.0f : std::max(-*lo, *hi) / 4.0f;
+      max_scale = std::max(max_scale, scale[s]);
+      max_min = std::max(max_min, min[s]);
+    }
+    const float d = kernels::HalfToFloat(kernels::FloatToHalf(max_scale / (q2 ? 15.0f : 31.0f)));
+    const float dmin = kernels::HalfToFloat(kernels::FloatToHalf(max_min / 15.0f));
+    uint8_t qs[64] = {}, hmask[32] = {}, scales[16] = {}, packed[12] = {};
+    for (int s = 0; s < 16; ++s) {
+      const int sc = Level(scale[s], 0.0f, d, q2 ? 15 : 31), m = q2 ? Level(min[s], 0.0f, dmin, 15) : 0;
+      scales[s] = static_cast<uint8_t>(q2 ? sc | (m << 4) : sc + 32);
+      for (int i = 0; i < 16; ++i) {
+        const int e = 16 * s + i;
+        if (q2) {
+          PutTwoBits(qs, e, Level(v[e], -dmin * m, d * sc, 3));
+          continue;
+        }
+        const int q = Level(v[e], -4.0f * d * sc, d * sc, 7);  // q + 4
+        PutTwoBits(qs, e, q);
+        hmask[e % 32] |= static_cast<uint8_t>((q >> 2) << (4 * (e / 128) + e % 128 / 32));
+      }
+    }
+    if (q2) {
+      out.insert(out.end(), scales, scales + 16);
+      out.insert(out.end(), qs, qs + 64);
+      PutHalf(out, d);
+      PutHalf(out, dmin);
+      continue;
+    }
+    for (int i = 0; i < 16; ++i) {  // the inverse of kernels::Q3KScale
+      packed[i % 8] |= static_cast<uint8_t>((scales[i] & 0xF) << (i < 8 ? 0 : 4));
+      packed[8 + i % 4] |= static_cast<uint8_t>((scales[i] >> 4) << (2 * (i / 4)));
+    }
+    out.insert(out.end(), hmask, hmask + 32);
+    out.insert(out.end(), qs, qs + 64);
+    out.insert(out.end(), packed, packed + 12);
+    PutHalf(out, d);
   }
   return out;
 }
@@ -165,9 +225,10 @@ int main(int argc, char** argv) {
   app.add_option("--n-head-kv", n_head_kv, "default: n-head")->check(CLI::Range(1, 256));
   app.add_option("--n-ff", n_ff)->capture_default_str()->check(CLI::Range(32, 65536));
   app.add_option("--n-ctx", n_ctx)->capture_default_str()->check(CLI::Range(16, 1 << 20));
-  app.add_option("--type", type, "f32, f16, q8_0, q4_0, q4_1, q5_0, q5_1 or q5_k (matrices; norms "
-                 "stay f32)")
-      ->check(CLI::IsMember({"f32", "f16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q5_k"}))
+  app.add_option("--type", type, "f32, f16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k or q5_k "
+                 "(matrices; norms stay f32)")
+      ->check(CLI::IsMember({"f32", "f16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k",
+                             "q5_k"}))
       ->capture_default_str();
   app.add_option("--seed", seed)->capture_default_str();
   app.add_option("--vocab-from", vocab_from, "GGUF whose tokenizer metadata (and vocabulary size) to use")->required();
@@ -182,8 +243,8 @@ int main(int argc, char** argv) {
   if (type != "f32" && type != "f16" && (n_embd % 32 != 0 || n_ff % 32 != 0)) {
     return Fail("quantized types need n-embd and n-ff divisible by 32");
   }
-  if (type == "q5_k" && (n_embd % 256 != 0 || n_ff % 256 != 0)) {
-    return Fail("q5_k needs n-embd and n-ff divisible by 256");
+  if (type.back() == 'k' && (n_embd % 256 != 0 || n_ff % 256 != 0)) {
+    return Fail(type + " needs n-embd and n-ff divisible by 256");
   }
   auto vocab = gguf::File::Open(vocab_from);
   if (!vocab.ok()) return Fail(vocab.status().message());
@@ -216,6 +277,8 @@ int main(int argc, char** argv) {
                      : type == "q4_1" ? GgmlType::kQ4_1
                      : type == "q5_0" ? GgmlType::kQ5_0
                      : type == "q5_1" ? GgmlType::kQ5_1
+                     : type == "q2_k" ? GgmlType::kQ2_K
+                     : type == "q3_k" ? GgmlType::kQ3_K
                                       : GgmlType::kQ5_K;
   auto matrix = [&](const std::string& name, int64_t cols, int64_t rows) {
     std::vector<float> x(static_cast<size_t>(cols * rows));
@@ -232,7 +295,9 @@ int main(int argc, char** argv) {
     } else if (mt == GgmlType::kQ8_0 || mt == GgmlType::kQ4_0) {
       bytes = mt == GgmlType::kQ8_0 ? QuantizeQ8_0(x) : QuantizeQ4_0(x);
     } else {
-      bytes = mt == GgmlType::kQ5_K ? QuantizeQ5_K(x) : QuantizeBlocks32(x, mt);
+      bytes = mt == GgmlType::kQ5_K                               ? QuantizeQ5_K(x)
+              : mt == GgmlType::kQ2_K || mt == GgmlType::kQ3_K ? QuantizeQ2_3K(x, mt)
+                                                                 : QuantizeBlocks32(x, mt);
     }
     w.AddTensor(name, mt, {cols, rows}, bytes);
   };
