@@ -15,8 +15,6 @@ namespace sculpt::kernels {
 
 namespace {
 
-uint16_t LoadU16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
-
 // Bytes of the kTile weights of one k.
 size_t BytesPerK(PanelFormat f) {
   switch (f) {
@@ -63,121 +61,26 @@ void StoreRow(const uint8_t* u, int64_t K, uint8_t* base, int64_t j) {
 // each value in place (a switch on the format and a byte or nibble read-modify-write per value)
 // took 1.8-7.5x as long (4096 x 14336, one thread; Q8_0 least, Q4_K most).
 void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, int64_t j) {
-  const uint8_t* src = w.data + r * w.row_bytes;
   uint8_t* base = p.values.data() + static_cast<size_t>(t * p.cols) * BytesPerK(p.format);
   const int64_t n_blocks = p.cols / p.block;
   float* scale = p.scales.data() + t * n_blocks * kTile * (p.has_min ? 2 : 1);
   float* min = scale + n_blocks * kTile;
+  thread_local std::vector<int8_t> q;
+  thread_local std::vector<float> row_scale, row_min;
+  q.resize(static_cast<size_t>(p.cols));
+  row_scale.resize(static_cast<size_t>(n_blocks));
+  row_min.resize(static_cast<size_t>(n_blocks));
+  DecodeBlocks(w.type, w.data + r * w.row_bytes, p.cols, q.data(), row_scale.data(),
+               p.has_min ? row_min.data() : nullptr);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    scale[b * kTile + j] = row_scale[static_cast<size_t>(b)];
+    if (p.has_min) min[b * kTile + j] = row_min[static_cast<size_t>(b)];
+  }
+  // The stored bytes u = q + offset (int8: q itself; int4 and the quads: q made unsigned).
   thread_local std::vector<uint8_t> row;
   row.resize(static_cast<size_t>(p.cols));
   uint8_t* u = row.data();
-  const int offset = p.offset;
-  // put(k, v): u[k] = v + offset, the stored byte (int8: v itself; int4: the nibble q, v being
-  // q - offset with Q4_0's offset undone; quads: v made unsigned).
-  auto put = [&](int64_t k, int v) { u[k] = static_cast<uint8_t>(v + offset); };
-  switch (w.type) {
-    case GgmlType::kQ8_0:
-      for (int64_t b = 0; b < n_blocks; ++b, src += sizeof(BlockQ8_0)) {
-        scale[b * kTile + j] = HalfToFloat(LoadU16(src));
-        for (int i = 0; i < kQK; ++i) put(b * kQK + i, static_cast<int8_t>(src[2 + i]));
-      }
-      break;
-    case GgmlType::kQ4_0:
-      for (int64_t b = 0; b < n_blocks; ++b, src += sizeof(BlockQ4_0)) {
-        scale[b * kTile + j] = HalfToFloat(LoadU16(src));
-        for (int i = 0; i < kQK / 2; ++i) {
-          put(b * kQK + i, (src[2 + i] & 0x0F) - 8);
-          put(b * kQK + i + kQK / 2, (src[2 + i] >> 4) - 8);
-        }
-      }
-      break;
-    case GgmlType::kQ4_1:  // w = d q + m: scale d, min -m (d q - (-m) rounds as d q + m)
-      for (int64_t b = 0; b < n_blocks; ++b, src += sizeof(BlockQ4_1)) {
-        scale[b * kTile + j] = HalfToFloat(LoadU16(src));
-        min[b * kTile + j] = -HalfToFloat(LoadU16(src + 2));
-        for (int i = 0; i < kQK / 2; ++i) {
-          put(b * kQK + i, src[4 + i] & 0x0F);
-          put(b * kQK + i + kQK / 2, src[4 + i] >> 4);
-        }
-      }
-      break;
-    case GgmlType::kQ5_0:  // w = d (q - 16)
-      for (int64_t b = 0; b < n_blocks; ++b, src += sizeof(BlockQ5_0)) {
-        scale[b * kTile + j] = HalfToFloat(LoadU16(src));
-        for (int i = 0; i < kQK; ++i) put(b * kQK + i, Q5Value(src + 6, src + 2, i) - 16);
-      }
-      break;
-    case GgmlType::kQ5_1:  // w = d q + m, as Q4_1
-      for (int64_t b = 0; b < n_blocks; ++b, src += sizeof(BlockQ5_1)) {
-        scale[b * kTile + j] = HalfToFloat(LoadU16(src));
-        min[b * kTile + j] = -HalfToFloat(LoadU16(src + 2));
-        for (int i = 0; i < kQK; ++i) put(b * kQK + i, Q5Value(src + 8, src + 4, i));
-      }
-      break;
-    case GgmlType::kQ4_K:  // 8 sub-blocks of 32: w = (d*sc) q - (dmin*m), as DequantizeQ4_K
-    case GgmlType::kQ5_K:  // the same with 5-bit q
-      for (int64_t sb = 0; sb < p.cols / kQK_K; ++sb) {
-        const float d = HalfToFloat(LoadU16(src)), dmin = HalfToFloat(LoadU16(src + 2));
-        for (int s = 0; s < 8; ++s) {
-          uint8_t scv, mv;
-          ScaleMinK4(s, src + 4, &scv, &mv);
-          const int64_t b = sb * 8 + s;
-          scale[b * kTile + j] = d * scv;
-          min[b * kTile + j] = dmin * mv;
-          if (w.type == GgmlType::kQ4_K) {
-            const uint8_t* qq = src + 16 + (s / 2) * 32;
-            for (int l = 0; l < 32; ++l) put(b * 32 + l, s % 2 == 0 ? qq[l] & 0xF : qq[l] >> 4);
-          } else {
-            for (int l = 0; l < 32; ++l) put(b * 32 + l, Q5KValue(src + 48, src + 16, s * 32 + l));
-          }
-        }
-        src += w.type == GgmlType::kQ4_K ? sizeof(BlockQ4_K) : sizeof(BlockQ5_K);
-      }
-      break;
-    case GgmlType::kQ2_K:  // 16 sub-blocks of 16: w = (d*(sc&15)) q - dmin*(sc>>4), q in 0..3
-      for (int64_t sb = 0; sb < p.cols / kQK_K; ++sb, src += sizeof(BlockQ2_K)) {
-        const float d = HalfToFloat(LoadU16(src + 80)), dmin = HalfToFloat(LoadU16(src + 82));
-        for (int s = 0; s < 16; ++s) {
-          const int64_t b = sb * 16 + s;
-          scale[b * kTile + j] = d * static_cast<float>(src[s] & 0xF);
-          min[b * kTile + j] = dmin * static_cast<float>(src[s] >> 4);
-          for (int l = 0; l < 16; ++l) put(b * 16 + l, K2Bits(src + 16, s * 16 + l));
-        }
-      }
-      break;
-    case GgmlType::kQ3_K:  // 16 sub-blocks of 16: w = (d*(sc-32)) q, q in -4..3
-      for (int64_t sb = 0; sb < p.cols / kQK_K; ++sb, src += sizeof(BlockQ3_K)) {
-        const float d = HalfToFloat(LoadU16(src + 108));
-        for (int s = 0; s < 16; ++s) {
-          const int64_t b = sb * 16 + s;
-          scale[b * kTile + j] = d * static_cast<float>(Q3KScale(src + 96, s));
-          for (int l = 0; l < 16; ++l) put(b * 16 + l, Q3KValue(src, src + 32, s * 16 + l));
-        }
-      }
-      break;
-    case GgmlType::kQ6_K:  // 16 sub-blocks of 16: w = (d*sc) q, q in -32..31, as DequantizeQ6_K
-      for (int64_t sb = 0; sb < p.cols / kQK_K; ++sb, src += sizeof(BlockQ6_K)) {
-        const uint8_t* ql = src;
-        const uint8_t* qh = src + 128;
-        const int8_t* sc = reinterpret_cast<const int8_t*>(src + 192);
-        const float d = HalfToFloat(LoadU16(src + 208));
-        for (int s = 0; s < 16; ++s) scale[(sb * 16 + s) * kTile + j] = d * static_cast<float>(sc[s]);
-        for (int n = 0; n < 2; ++n) {
-          const int64_t base = sb * kQK_K + n * 128;
-          for (int l = 0; l < 32; ++l) {
-            put(base + l, ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
-            put(base + l + 32, ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
-            put(base + l + 64, ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
-            put(base + l + 96, ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
-          }
-          ql += 64;
-          qh += 32;
-        }
-      }
-      break;
-    default:
-      SCULPT_CHECK(false && "PackQuantRow: not a quantized type");
-  }
+  for (size_t k = 0; k < row.size(); ++k) u[k] = static_cast<uint8_t>(q[k] + p.offset);
   switch (p.format) {
     case PanelFormat::kU8Quads: return StoreRow<PanelFormat::kU8Quads>(u, p.cols, base, j);
     case PanelFormat::kU4Quads: return StoreRow<PanelFormat::kU4Quads>(u, p.cols, base, j);
@@ -244,25 +147,18 @@ PackedMatrix Pack(const WeightMatrix& w) {
     case GgmlType::kF32: p.format = PanelFormat::kF32; break;
     case GgmlType::kF16: p.format = PanelFormat::kF16; break;
     case GgmlType::kBF16: p.format = PanelFormat::kBF16; break;
-    case GgmlType::kQ8_0: p.format = PanelFormat::kI8; p.block = kQK; break;
-    case GgmlType::kQ4_0: p.format = PanelFormat::kI4; p.block = kQK; p.offset = 8; break;
-    case GgmlType::kQ4_1: case GgmlType::kQ4_K:
-      p.format = PanelFormat::kI4; p.block = 32; p.has_min = true; break;
-    case GgmlType::kQ5_0: p.format = PanelFormat::kI8; p.block = kQK; break;
-    case GgmlType::kQ5_1: case GgmlType::kQ5_K:
-      p.format = PanelFormat::kI8; p.block = 32; p.has_min = true; break;
-    case GgmlType::kQ2_K: p.format = PanelFormat::kI8; p.block = 16; p.has_min = true; break;
-    case GgmlType::kQ3_K: case GgmlType::kQ6_K: p.format = PanelFormat::kI8; p.block = 16; break;
-    default: SCULPT_CHECK(false && "Pack: unsupported type");
-  }
-  if (g_backend == Backend::kInt8 && Quantized(p.format)) {
-    if (p.format == PanelFormat::kI8) {
-      p.format = PanelFormat::kU8Quads;
-      // u = v + offset, unsigned: the negation of the type's least value (0 for Q2_K, Q5_1, Q5_K)
-      p.offset = w.type == GgmlType::kQ8_0 ? 128 : w.type == GgmlType::kQ6_K ? 32
-                 : w.type == GgmlType::kQ5_0 ? 16 : w.type == GgmlType::kQ3_K ? 4 : 0;
-    } else {
-      p.format = PanelFormat::kU4Quads;
+    default: {
+      const auto form = BlockFormOf(w.type);
+      SCULPT_CHECK(form.has_value() && "Pack: unsupported type");
+      // 4-bit types as nibbles; the 2- and 3-bit ones share Q6_K's 16-value blocks, as bytes
+      p.format = form->bits == 4 ? PanelFormat::kI4 : PanelFormat::kI8;
+      p.block = form->block;
+      p.has_min = form->has_min;
+      p.offset = p.format == PanelFormat::kI4 ? -form->least : 0;  // nibbles: q unsigned
+      if (g_backend == Backend::kInt8) {  // u = q - least, unsigned, for the int8 kernels
+        p.format = p.format == PanelFormat::kI8 ? PanelFormat::kU8Quads : PanelFormat::kU4Quads;
+        p.offset = -form->least;
+      }
     }
   }
   // The loop below writes every value and scale of every column that exists (a nibble shares its

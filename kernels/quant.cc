@@ -106,141 +106,125 @@ void ScaleMinK4(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
   }
 }
 
+std::optional<BlockForm> BlockFormOf(GgmlType type) {
+  switch (type) {
+    case GgmlType::kQ8_0: return BlockForm{kQK, false, -128, 8};
+    case GgmlType::kQ4_0: return BlockForm{kQK, false, -8, 4};
+    case GgmlType::kQ4_1: return BlockForm{kQK, true, 0, 4};
+    case GgmlType::kQ5_0: return BlockForm{kQK, false, -16, 5};
+    case GgmlType::kQ5_1: return BlockForm{kQK, true, 0, 5};
+    case GgmlType::kQ2_K: return BlockForm{16, true, 0, 2};
+    case GgmlType::kQ3_K: return BlockForm{16, false, -4, 3};
+    case GgmlType::kQ4_K: return BlockForm{32, true, 0, 4};
+    case GgmlType::kQ5_K: return BlockForm{32, true, 0, 5};
+    case GgmlType::kQ6_K: return BlockForm{16, false, -32, 6};
+    default: return std::nullopt;
+  }
+}
+
 namespace {
 
 uint16_t LoadU16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 
-void DequantizeQ8_0(const uint8_t* src, int64_t nb, float* y) {
-  for (int64_t i = 0; i < nb; ++i, src += sizeof(BlockQ8_0)) {
-    const float d = HalfToFloat(LoadU16(src));
-    const int8_t* qs = reinterpret_cast<const int8_t*>(src + 2);
-    for (int j = 0; j < kQK; ++j) *y++ = static_cast<float>(qs[j]) * d;
-  }
-}
-
-void DequantizeQ4_0(const uint8_t* src, int64_t nb, float* y) {
-  for (int64_t i = 0; i < nb; ++i, src += sizeof(BlockQ4_0), y += kQK) {
-    const float d = HalfToFloat(LoadU16(src));
-    const uint8_t* qs = src + 2;
-    for (int j = 0; j < kQK / 2; ++j) {
-      y[j] = static_cast<float>((qs[j] & 0x0F) - 8) * d;
-      y[j + kQK / 2] = static_cast<float>((qs[j] >> 4) - 8) * d;
-    }
-  }
-}
-
-// Q4_1 and Q5_1: d * q + m (two roundings); Q5_0: d * (q - 16).
-void DequantizeQ4_1(const uint8_t* src, int64_t nb, float* y) {
-  for (int64_t i = 0; i < nb; ++i, src += sizeof(BlockQ4_1), y += kQK) {
-    const float d = HalfToFloat(LoadU16(src)), m = HalfToFloat(LoadU16(src + 2));
-    const uint8_t* qs = src + 4;
-    for (int j = 0; j < kQK / 2; ++j) {
-      y[j] = static_cast<float>(qs[j] & 0x0F) * d + m;
-      y[j + kQK / 2] = static_cast<float>(qs[j] >> 4) * d + m;
-    }
-  }
-}
-
-void DequantizeQ5_0(const uint8_t* src, int64_t nb, float* y) {
-  for (int64_t i = 0; i < nb; ++i, src += sizeof(BlockQ5_0), y += kQK) {
-    const float d = HalfToFloat(LoadU16(src));
-    for (int j = 0; j < kQK; ++j) y[j] = static_cast<float>(Q5Value(src + 6, src + 2, j) - 16) * d;
-  }
-}
-
-void DequantizeQ5_1(const uint8_t* src, int64_t nb, float* y) {
-  for (int64_t i = 0; i < nb; ++i, src += sizeof(BlockQ5_1), y += kQK) {
-    const float d = HalfToFloat(LoadU16(src)), m = HalfToFloat(LoadU16(src + 2));
-    for (int j = 0; j < kQK; ++j) y[j] = static_cast<float>(Q5Value(src + 8, src + 4, j)) * d + m;
-  }
-}
-
-// Q2_K: (d * (sc & 15)) * q - dmin * (sc >> 4); Q3_K: (d * (sc - 32)) * q. Sub-blocks of 16.
-void DequantizeQ2_K(const uint8_t* src, int64_t nb, float* y) {
-  for (int64_t i = 0; i < nb; ++i, src += sizeof(BlockQ2_K)) {
-    const float d = HalfToFloat(LoadU16(src + 80)), dmin = HalfToFloat(LoadU16(src + 82));
-    for (int s = 0; s < 16; ++s) {
-      const float dl = d * static_cast<float>(src[s] & 0xF);
-      const float ml = dmin * static_cast<float>(src[s] >> 4);
-      for (int l = 0; l < 16; ++l) {
-        *y++ = dl * static_cast<float>(K2Bits(src + 16, 16 * s + l)) - ml;
+// One ggml block of each type (32 values for the legacy types, a 256-value super-block for the K
+// types) into q, scale and min (BlockForm): the scales and mins are computed as ggml's
+// dequantize_row_* computes them (Q4_1 / Q5_1: min = -m, since d q - (-m) rounds as d q + m).
+void DecodeOne(GgmlType type, const uint8_t* src, int8_t* q, float* scale, float* min) {
+  const auto put = [&](int k, int v) { q[k] = static_cast<int8_t>(v); };
+  switch (type) {
+    case GgmlType::kQ8_0:
+      scale[0] = HalfToFloat(LoadU16(src));
+      for (int i = 0; i < kQK; ++i) put(i, static_cast<int8_t>(src[2 + i]));
+      return;
+    case GgmlType::kQ4_0:
+    case GgmlType::kQ4_1: {
+      const bool q4_0 = type == GgmlType::kQ4_0;
+      scale[0] = HalfToFloat(LoadU16(src));
+      if (!q4_0) min[0] = -HalfToFloat(LoadU16(src + 2));
+      const uint8_t* qs = src + (q4_0 ? 2 : 4);
+      for (int i = 0; i < kQK / 2; ++i) {
+        put(i, (qs[i] & 0x0F) - (q4_0 ? 8 : 0));
+        put(i + kQK / 2, (qs[i] >> 4) - (q4_0 ? 8 : 0));
       }
+      return;
     }
-  }
-}
-
-void DequantizeQ3_K(const uint8_t* src, int64_t nb, float* y) {
-  for (int64_t i = 0; i < nb; ++i, src += sizeof(BlockQ3_K)) {
-    const float d = HalfToFloat(LoadU16(src + 108));
-    for (int s = 0; s < 16; ++s) {
-      const float dl = d * static_cast<float>(Q3KScale(src + 96, s));
-      for (int l = 0; l < 16; ++l) {
-        *y++ = dl * static_cast<float>(Q3KValue(src, src + 32, 16 * s + l));
+    case GgmlType::kQ5_0:
+      scale[0] = HalfToFloat(LoadU16(src));
+      for (int i = 0; i < kQK; ++i) put(i, Q5Value(src + 6, src + 2, i) - 16);
+      return;
+    case GgmlType::kQ5_1:
+      scale[0] = HalfToFloat(LoadU16(src));
+      min[0] = -HalfToFloat(LoadU16(src + 2));
+      for (int i = 0; i < kQK; ++i) put(i, Q5Value(src + 8, src + 4, i));
+      return;
+    case GgmlType::kQ2_K: {  // 16 sub-blocks of 16: (d (sc & 15)) q - dmin (sc >> 4)
+      const float d = HalfToFloat(LoadU16(src + 80)), dmin = HalfToFloat(LoadU16(src + 82));
+      for (int s = 0; s < 16; ++s) {
+        scale[s] = d * static_cast<float>(src[s] & 0xF);
+        min[s] = dmin * static_cast<float>(src[s] >> 4);
       }
+      for (int e = 0; e < kQK_K; ++e) put(e, K2Bits(src + 16, e));
+      return;
     }
-  }
-}
-
-// Q5_K: 8 sub-blocks of 32, (d * scale) * q - (dmin * min), as Q4_K.
-void DequantizeQ5_K(const uint8_t* src, int64_t nb, float* y) {
-  for (int64_t i = 0; i < nb; ++i, src += sizeof(BlockQ5_K)) {
-    const float d = HalfToFloat(LoadU16(src)), dmin = HalfToFloat(LoadU16(src + 2));
-    const uint8_t* scales = src + 4;
-    const uint8_t* qh = src + 16;
-    const uint8_t* qs = src + 48;
-    for (int s = 0; s < 8; ++s) {
-      uint8_t sc, m;
-      ScaleMinK4(s, scales, &sc, &m);
-      const float d1 = d * sc, m1 = dmin * m;
-      for (int l = 0; l < 32; ++l) {
-        *y++ = d1 * static_cast<float>(Q5KValue(qs, qh, 32 * s + l)) - m1;
+    case GgmlType::kQ3_K: {  // 16 sub-blocks of 16: (d (sc - 32)) q, q in -4..3
+      const float d = HalfToFloat(LoadU16(src + 108));
+      for (int s = 0; s < 16; ++s) scale[s] = d * static_cast<float>(Q3KScale(src + 96, s));
+      for (int e = 0; e < kQK_K; ++e) put(e, Q3KValue(src, src + 32, e));
+      return;
+    }
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ5_K: {  // 8 sub-blocks of 32: (d sc) q - (dmin m)
+      const float d = HalfToFloat(LoadU16(src)), dmin = HalfToFloat(LoadU16(src + 2));
+      for (int s = 0; s < 8; ++s) {
+        uint8_t sc, m;
+        ScaleMinK4(s, src + 4, &sc, &m);
+        scale[s] = d * sc;
+        min[s] = dmin * m;
       }
-    }
-  }
-}
-
-void DequantizeQ4_K(const uint8_t* src, int64_t nb, float* y) {
-  for (int64_t i = 0; i < nb; ++i, src += sizeof(BlockQ4_K)) {
-    const float d = HalfToFloat(LoadU16(src));
-    const float dmin = HalfToFloat(LoadU16(src + 2));
-    const uint8_t* scales = src + 4;
-    const uint8_t* q = src + 16;
-    int is = 0;
-    for (int j = 0; j < kQK_K; j += 64, q += 32, is += 2) {
-      uint8_t sc, m;
-      ScaleMinK4(is + 0, scales, &sc, &m);
-      const float d1 = d * sc, m1 = dmin * m;
-      ScaleMinK4(is + 1, scales, &sc, &m);
-      const float d2 = d * sc, m2 = dmin * m;
-      for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0xF) - m1;
-      for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;
-    }
-  }
-}
-
-void DequantizeQ6_K(const uint8_t* src, int64_t nb, float* y) {
-  for (int64_t i = 0; i < nb; ++i, src += sizeof(BlockQ6_K)) {
-    const uint8_t* ql = src;
-    const uint8_t* qh = src + 128;
-    const int8_t* sc = reinterpret_cast<const int8_t*>(src + 192);
-    const float d = HalfToFloat(LoadU16(src + 208));
-    for (int n = 0; n < kQK_K; n += 128, y += 128, ql += 64, qh += 32, sc += 8) {
-      for (int l = 0; l < 32; ++l) {
-        const int is = l / 16;
-        const int q1 = ((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-        const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-        const int q3 = ((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-        const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        y[l + 0] = d * static_cast<float>(sc[is + 0]) * static_cast<float>(q1);
-        y[l + 32] = d * static_cast<float>(sc[is + 2]) * static_cast<float>(q2);
-        y[l + 64] = d * static_cast<float>(sc[is + 4]) * static_cast<float>(q3);
-        y[l + 96] = d * static_cast<float>(sc[is + 6]) * static_cast<float>(q4);
+      for (int e = 0; e < kQK_K; ++e) {
+        if (type == GgmlType::kQ5_K) {
+          put(e, Q5KValue(src + 48, src + 16, e));
+        } else {
+          const uint8_t byte = src[16 + (e / 64) * 32 + e % 32];
+          put(e, e / 32 % 2 == 0 ? byte & 0xF : byte >> 4);
+        }
       }
+      return;
     }
+    case GgmlType::kQ6_K: {  // 16 sub-blocks of 16: (d sc) q, q in -32..31
+      const int8_t* sc = reinterpret_cast<const int8_t*>(src + 192);
+      const float d = HalfToFloat(LoadU16(src + 208));
+      for (int s = 0; s < 16; ++s) scale[s] = d * static_cast<float>(sc[s]);
+      for (int n = 0; n < 2; ++n) {
+        const uint8_t* ql = src + 64 * n;
+        const uint8_t* qh = src + 128 + 32 * n;
+        for (int l = 0; l < 32; ++l) {
+          const int at = 128 * n + l;
+          put(at, ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+          put(at + 32, ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+          put(at + 64, ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+          put(at + 96, ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
+      }
+      return;
+    }
+    default:
+      SCULPT_CHECK(false && "DecodeBlocks called with a type that has no block form");
   }
 }
 
 }  // namespace
+
+void DecodeBlocks(GgmlType type, const void* src_v, int64_t n, int8_t* q, float* scale,
+                  float* min) {
+  const auto traits = *TraitsOf(static_cast<uint32_t>(type));
+  const int64_t per = traits.block_size / BlockFormOf(type)->block;  // scales per ggml block
+  const uint8_t* src = static_cast<const uint8_t*>(src_v);
+  for (int64_t i = 0; i < n / traits.block_size; ++i, src += traits.type_size) {
+    DecodeOne(type, src, q + i * traits.block_size, scale + i * per,
+              min != nullptr ? min + i * per : nullptr);
+  }
+}
 
 void Dequantize(GgmlType type, const void* src_v, int64_t n, float* dst) {
   const uint8_t* src = static_cast<const uint8_t*>(src_v);
@@ -254,19 +238,21 @@ void Dequantize(GgmlType type, const void* src_v, int64_t n, float* dst) {
     case GgmlType::kBF16:
       for (int64_t i = 0; i < n; ++i) dst[i] = Bf16ToFloat(LoadU16(src + 2 * i));
       return;
-    case GgmlType::kQ8_0: DequantizeQ8_0(src, n / kQK, dst); return;
-    case GgmlType::kQ4_0: DequantizeQ4_0(src, n / kQK, dst); return;
-    case GgmlType::kQ4_1: DequantizeQ4_1(src, n / kQK, dst); return;
-    case GgmlType::kQ5_0: DequantizeQ5_0(src, n / kQK, dst); return;
-    case GgmlType::kQ5_1: DequantizeQ5_1(src, n / kQK, dst); return;
-    case GgmlType::kQ2_K: DequantizeQ2_K(src, n / kQK_K, dst); return;
-    case GgmlType::kQ3_K: DequantizeQ3_K(src, n / kQK_K, dst); return;
-    case GgmlType::kQ4_K: DequantizeQ4_K(src, n / kQK_K, dst); return;
-    case GgmlType::kQ5_K: DequantizeQ5_K(src, n / kQK_K, dst); return;
-    case GgmlType::kQ6_K: DequantizeQ6_K(src, n / kQK_K, dst); return;
     default: break;
   }
-  SCULPT_CHECK(false && "Dequantize called with a type that has no kernel");
+  const auto form = BlockFormOf(type);
+  SCULPT_CHECK(form.has_value() && "Dequantize called with a type that has no kernel");
+  // A ggml block at a time (at most a 256-value super-block of 16 scales).
+  const auto traits = *TraitsOf(static_cast<uint32_t>(type));
+  int8_t q[kQK_K];
+  float scale[kQK_K / 16], min[kQK_K / 16];
+  for (int64_t i = 0; i < n; i += traits.block_size, src += traits.type_size) {
+    DecodeOne(type, src, q, scale, min);
+    for (int64_t k = 0; k < traits.block_size; ++k) {
+      const float v = scale[k / form->block] * static_cast<float>(q[k]);
+      dst[i + k] = form->has_min ? v - min[k / form->block] : v;
+    }
+  }
 }
 
 }  // namespace sculpt::kernels

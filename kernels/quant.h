@@ -166,6 +166,21 @@ inline float Bf16ToFloat(uint16_t h) {
   return f;
 }
 
+// The blockwise form of a quantized type: value k of a row is scale[k / block] * q[k], minus
+// min[k / block] when has_min, with q an integer of `bits` bits from `least`: exactly the float
+// operations of ggml's dequantize_row_* (Dequantize computes it so; the packed kernels store it).
+struct BlockForm {
+  int64_t block;  // values per scale (a ggml block or a K-type sub-block)
+  bool has_min;
+  int least;      // the smallest q
+  int bits;
+};
+// The form of a quantized type that Sculpt multiplies, or nullopt (float types and the rest).
+std::optional<BlockForm> BlockFormOf(GgmlType type);
+// Decodes `n` values (a multiple of the type's block size) into q [n], scale [n / block] and,
+// when the form has mins, min [n / block].
+void DecodeBlocks(GgmlType type, const void* src, int64_t n, int8_t* q, float* scale, float* min);
+
 // Expands `n` values (a multiple of the type's block size) starting at `src` into floats.
 // Bit-identical to ggml's to_float (and gguf-py's dequantize) for every supported type.
 void Dequantize(GgmlType type, const void* src, int64_t n, float* dst);
