@@ -150,8 +150,9 @@ PackedMatrix Pack(const WeightMatrix& w) {
     default: {
       const auto form = BlockFormOf(w.type);
       SCULPT_CHECK(form.has_value() && "Pack: unsupported type");
-      // 4-bit types as nibbles; the 2- and 3-bit ones share Q6_K's 16-value blocks, as bytes
-      p.format = form->bits == 4 ? PanelFormat::kI4 : PanelFormat::kI8;
+      // types of at most 4 bits as nibbles (Q2_K and Q3_K too: as bytes they took 12 and 10 bits
+      // a weight with their scales, now 8 and 6, and M = 1 products ran 1.35-1.6x slower)
+      p.format = form->bits <= 4 ? PanelFormat::kI4 : PanelFormat::kI8;
       p.block = form->block;
       p.has_min = form->has_min;
       p.offset = p.format == PanelFormat::kI4 ? -form->least : 0;  // nibbles: q unsigned

@@ -418,8 +418,9 @@ TEST(Determinism, Int8MatMulIsCloseToTheFloatContract) {
     kernels::MatMul(x.data(), m, w, want.data());
     ASSERT_TRUE(kernels::SetBackend("int8").ok());
     const kernels::PackedMatrix packed = kernels::Pack(w);
-    const bool nibbles =
-        s.type == GgmlType::kQ4_0 || s.type == GgmlType::kQ4_1 || s.type == GgmlType::kQ4_K;
+    const bool nibbles = s.type == GgmlType::kQ4_0 || s.type == GgmlType::kQ4_1 ||
+                         s.type == GgmlType::kQ4_K || s.type == GgmlType::kQ2_K ||
+                         s.type == GgmlType::kQ3_K;  // every type of at most 4 bits
     ASSERT_EQ(packed.format, nibbles ? kernels::PanelFormat::kU4Quads : kernels::PanelFormat::kU8Quads);
     for (const Variant& t : Variants()) {
       Select(t);
