@@ -204,12 +204,21 @@ struct FloatSums<MR, T, false> {
   SCULPT_VNNI void Set(int r, int tt, __m512 a) { _mm512_store_ps(v[r][tt], a); }
 };
 
+// The kTile scales (at + 0, 0) or mins (at + n_blocks, n_supers) of tile t, block b: the super
+// times the half-precision sub, the product every kernel forms (ScaleOf, kernels/packed.h).
+SCULPT_VNNI inline __m512 ScaleVnni(const PackedMatrix& w, int64_t t, int64_t b, int64_t sub_at,
+                                    int64_t super_at) {
+  const auto* sub = reinterpret_cast<const __m256i*>(SubsOf(w, t, b) + sub_at * kTile);
+  return _mm512_mul_ps(_mm512_loadu_ps(SupersOf(w, t, b) + super_at * kTile),
+                       _mm512_cvtph_ps(_mm256_loadu_si256(sub)));
+}
+
 // MR rows x T tiles (from tile t) over all of K: a block's integer sums in registers, then its
 // float part added to the float sums (FloatSums).
 template <int MR, int T, bool kNib, bool kMin>
 SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, float* y,
                            int64_t ldy) {
-  const int64_t K = w.cols, B = w.block, nb = K / B;
+  const int64_t K = w.cols, B = w.block, nb = K / B, ns = w.n_supers();
   FloatSums<MR, T> acc;
   _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r)
     _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) acc.Set(r, tt, _mm512_setzero_ps());
@@ -253,9 +262,8 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
     }
     __m512 scale[T], mn[T];
     _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
-      const float* sc = ScalesOf(w, t + tt, b);
-      scale[tt] = _mm512_loadu_ps(sc);
-      mn[tt] = kMin ? _mm512_loadu_ps(sc + nb * kTile) : _mm512_setzero_ps();
+      scale[tt] = ScaleVnni(w, t + tt, b, 0, 0);
+      mn[tt] = kMin ? ScaleVnni(w, t + tt, b, nb, ns) : _mm512_setzero_ps();
     }
     _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r) {
       const __m512 dv = _mm512_set1_ps(x.d[b * MR + r]);
@@ -331,9 +339,17 @@ bool CpuHasVnni() {
 // 3-row groups spill: 0.86-0.93x at M = 3 and 8 on 4096 x 4096). Against bytes widened to int16
 // for vpmaddwd in pairs of rows (one thread, the builds in alternate processes, 4096 x 4096 and
 // 4096 x 14336): Q8_0 1.23-1.53x at M = 3-64, Q6_K 1.2-1.7x; M = 1 and 2 within noise.
-#define SCULPT_AVX2 __attribute__((target("avx2,fma")))
+#define SCULPT_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace {
+
+// Half h (8 columns) of ScaleVnni.
+SCULPT_AVX2 inline __m256 ScaleAvx2(const PackedMatrix& w, int64_t t, int64_t b, int64_t sub_at,
+                                    int64_t super_at, int h) {
+  const auto* sub = reinterpret_cast<const __m128i*>(SubsOf(w, t, b) + sub_at * kTile + h * 8);
+  return _mm256_mul_ps(_mm256_loadu_ps(SupersOf(w, t, b) + super_at * kTile + h * 8),
+                       _mm256_cvtph_ps(_mm_loadu_si128(sub)));
+}
 
 // The float part of block b for rows [i, i + MR) of tile t: sums[r][h] holds the exact integer
 // dot products of columns 8h..8h+7 with the stored weights minus `offset` (kernels/int8_matmul.h
@@ -342,18 +358,22 @@ template <int MR, bool kMin>
 SCULPT_AVX2 inline void AddBlockAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix& w,
                                      int64_t t, int64_t b, const __m256i sums[MR][2],
                                      int32_t offset, __m256 acc[MR][2]) {
-  const int64_t nb = w.cols / w.block;
-  const float* sc = ScalesOf(w, t, b);
+  const int64_t nb = w.cols / w.block, ns = w.n_supers();
+  __m256 scales[2], mins[2];
+  for (int h = 0; h < 2; ++h) {
+    scales[h] = ScaleAvx2(w, t, b, 0, 0, h);
+    mins[h] = kMin ? ScaleAvx2(w, t, b, nb, ns, h) : _mm256_setzero_ps();
+  }
   for (int r = 0; r < MR; ++r) {
     const float d = x.d[static_cast<size_t>((i + r) * nb + b)];
     const int32_t s = x.sum[static_cast<size_t>((i + r) * nb + b)];
     const __m256 dv = _mm256_set1_ps(d);
     for (int h = 0; h < 2; ++h) {
       const __m256i corr = _mm256_sub_epi32(sums[r][h], _mm256_set1_epi32(offset * s));
-      const __m256 scale = _mm256_loadu_ps(sc + h * 8);
+      const __m256 scale = scales[h];
       acc[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(corr), _mm256_mul_ps(dv, scale), acc[r][h]);
       if constexpr (kMin) {
-        const __m256 mn = _mm256_loadu_ps(sc + nb * kTile + h * 8);
+        const __m256 mn = mins[h];
         acc[r][h] = _mm256_fmadd_ps(_mm256_set1_ps(static_cast<float>(-s)),
                                     _mm256_mul_ps(dv, mn), acc[r][h]);
       }
@@ -482,7 +502,7 @@ SCULPT_AVX2 void AllAvx2(const QuantizedRows& x, const PackedMatrix& w, int64_t 
 // exact block sums as the AVX2 kernels above in a quarter of the instructions. A tile is two
 // vectors (columns 0-7 and 8-15); 16 registers hold 6 rows of byte sums (12) or 4 rows of nibble
 // sums (8, with the four half-tiles of nibbles), the float sums wait in L1.
-#define SCULPT_AVXVNNI __attribute__((target("avx2,fma,avxvnni")))
+#define SCULPT_AVXVNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
 
 namespace {
 
@@ -495,7 +515,7 @@ constexpr int kAvxVnniRows = kNib ? 4 : 6;
 template <int MR, bool kNib, bool kMin>
 SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t t, float* y,
                                  int64_t ldy) {
-  const int64_t K = w.cols, B = w.block, nb = K / B;
+  const int64_t K = w.cols, B = w.block, nb = K / B, ns = w.n_supers();
   alignas(32) float acc[MR][kTile] = {};
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   const int32_t* xq = reinterpret_cast<const int32_t*>(x.q);
@@ -535,16 +555,20 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
         }
       }
     }
-    const float* sc = ScalesOf(w, t, b);
+    __m256 scales[2], mins[2];
+    _Pragma("GCC unroll 2") for (int h = 0; h < 2; ++h) {
+      scales[h] = ScaleAvx2(w, t, b, 0, 0, h);
+      mins[h] = kMin ? ScaleAvx2(w, t, b, nb, ns, h) : _mm256_setzero_ps();
+    }
     _Pragma("GCC unroll 16") for (int r = 0; r < MR; ++r) {
       const __m256 dv = _mm256_set1_ps(x.d[b * MR + r]);
       const __m256i off = _mm256_set1_epi32(x.offset_s[b * MR + r]);
       _Pragma("GCC unroll 2") for (int h = 0; h < 2; ++h) {
         const __m256 isum = _mm256_cvtepi32_ps(_mm256_sub_epi32(is[r][h], off));
-        __m256 a = _mm256_fmadd_ps(isum, _mm256_mul_ps(dv, _mm256_loadu_ps(sc + h * 8)),
+        __m256 a = _mm256_fmadd_ps(isum, _mm256_mul_ps(dv, scales[h]),
                                    _mm256_load_ps(acc[r] + h * 8));
         if constexpr (kMin) {
-          const __m256 mn = _mm256_loadu_ps(sc + nb * kTile + h * 8);
+          const __m256 mn = mins[h];
           a = _mm256_fmadd_ps(_mm256_set1_ps(x.neg_s[b * MR + r]), _mm256_mul_ps(dv, mn), a);
         }
         _mm256_store_ps(acc[r] + h * 8, a);

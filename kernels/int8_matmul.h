@@ -28,12 +28,6 @@ struct QuantizedRows {
   std::vector<int32_t> sum;  // [m, k / block]
 };
 
-// Scales of tile t, block b ([kTile] floats; the mins follow at + (K / block) * kTile).
-inline const float* ScalesOf(const PackedMatrix& w, int64_t t, int64_t b) {
-  const int64_t nb = w.cols / w.block;
-  return w.scales.data() + (t * nb * (w.has_min ? 2 : 1) + b) * kTile;
-}
-
 // Quantizes the rows of x [m, k] in blocks of `block` values.
 void QuantizeRows(const float* x, int64_t m, int64_t k, int64_t block, QuantizedRows* out);
 

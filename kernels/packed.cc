@@ -1,6 +1,7 @@
 #include "kernels/packed.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -62,19 +63,23 @@ void StoreRow(const uint8_t* u, int64_t K, uint8_t* base, int64_t j) {
 // took 1.8-7.5x as long (4096 x 14336, one thread; Q8_0 least, Q4_K most).
 void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, int64_t j) {
   uint8_t* base = p.values.data() + static_cast<size_t>(t * p.cols) * BytesPerK(p.format);
-  const int64_t n_blocks = p.cols / p.block;
-  float* scale = p.scales.data() + t * n_blocks * kTile * (p.has_min ? 2 : 1);
-  float* min = scale + n_blocks * kTile;
+  const int64_t nb = p.n_blocks(), ns = p.n_supers();
+  // blocks per ggml block (its BlockScales)
+  const int64_t per = TraitsOf(static_cast<uint32_t>(w.type))->block_size / p.block;
+  uint16_t* sub = p.subs.data() + t * nb * kTile * (p.has_min ? 2 : 1);
+  float* super = p.supers.data() + t * ns * kTile * (p.has_min ? 2 : 1);
   thread_local std::vector<int8_t> q;
-  thread_local std::vector<float> row_scale, row_min;
+  thread_local std::vector<BlockScales> scales;
   q.resize(static_cast<size_t>(p.cols));
-  row_scale.resize(static_cast<size_t>(n_blocks));
-  row_min.resize(static_cast<size_t>(n_blocks));
-  DecodeBlocks(w.type, w.data + r * w.row_bytes, p.cols, q.data(), row_scale.data(),
-               p.has_min ? row_min.data() : nullptr);
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    scale[b * kTile + j] = row_scale[static_cast<size_t>(b)];
-    if (p.has_min) min[b * kTile + j] = row_min[static_cast<size_t>(b)];
+  scales.resize(static_cast<size_t>(nb / per));
+  DecodeBlocks(w.type, w.data + r * w.row_bytes, p.cols, q.data(), scales.data());
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockScales& bs = scales[static_cast<size_t>(b / per)];
+    sub[b * kTile + j] = bs.sub[b % per];
+    if (p.has_min) sub[(nb + b) * kTile + j] = bs.sub_min[b % per];
+    // every block of a super-block carries the same d and dmin (legacy types: 1)
+    super[(b >> p.super_shift) * kTile + j] = bs.d;
+    if (p.has_min) super[(ns + (b >> p.super_shift)) * kTile + j] = bs.dmin;
   }
   // The stored bytes u = q + offset (int8: q itself; int4 and the quads: q made unsigned).
   thread_local std::vector<uint8_t> row;
@@ -111,10 +116,12 @@ void PackFloatTile(const WeightMatrix& w, int64_t t, T* dst) {
 }  // namespace
 
 size_t PackedMatrix::bytes() const {
-  return static_cast<size_t>(n_tiles * cols) * BytesPerK(format) +
-         (Quantized(format) ? static_cast<size_t>(n_tiles * (cols / block) * kTile) *
-                                  (has_min ? 2 : 1) * sizeof(float)
-                            : 0);
+  if (!Quantized(format)) return static_cast<size_t>(n_tiles * cols) * BytesPerK(format);
+  const auto per_tile = static_cast<size_t>(kTile * (has_min ? 2 : 1));
+  const size_t scale_bytes = static_cast<size_t>(n_blocks()) * sizeof(uint16_t) +
+                             static_cast<size_t>(n_supers()) * sizeof(float);
+  return static_cast<size_t>(n_tiles) *
+         (static_cast<size_t>(cols) * BytesPerK(format) + per_tile * scale_bytes);
 }
 
 namespace {
@@ -156,6 +163,10 @@ PackedMatrix Pack(const WeightMatrix& w) {
       p.block = form->block;
       p.has_min = form->has_min;
       p.offset = p.format == PanelFormat::kI4 ? -form->least : 0;  // nibbles: q unsigned
+      // a super-scale per ggml block for the K types, one per column for the legacy ones
+      const int64_t ggml_block = TraitsOf(static_cast<uint32_t>(w.type))->block_size;
+      const auto per = static_cast<uint64_t>(ggml_block / form->block);
+      p.super_shift = per > 1 ? std::countr_zero(per) : 62;
       if (g_backend == Backend::kInt8) {  // u = q - least, unsigned, for the int8 kernels
         p.format = p.format == PanelFormat::kI8 ? PanelFormat::kU8Quads : PanelFormat::kU4Quads;
         p.offset = -form->least;
@@ -170,9 +181,14 @@ PackedMatrix Pack(const WeightMatrix& w) {
   p.values.Reserve(tile_bytes * static_cast<size_t>(p.n_tiles));
   if (p.n_tiles > 0) std::memset(p.values.data() + tile_bytes * last, 0, tile_bytes);
   if (Quantized(p.format)) {
-    const size_t per_tile = static_cast<size_t>((p.cols / p.block) * kTile) * (p.has_min ? 2 : 1);
-    p.scales.Reserve(per_tile * static_cast<size_t>(p.n_tiles));
-    if (p.n_tiles > 0) std::memset(p.scales.data() + per_tile * last, 0, per_tile * sizeof(float));
+    const size_t sub_tile = static_cast<size_t>(p.n_blocks() * kTile) * (p.has_min ? 2 : 1);
+    const size_t super_tile = static_cast<size_t>(p.n_supers() * kTile) * (p.has_min ? 2 : 1);
+    p.subs.Reserve(sub_tile * static_cast<size_t>(p.n_tiles));
+    p.supers.Reserve(super_tile * static_cast<size_t>(p.n_tiles));
+    if (p.n_tiles > 0) {
+      std::memset(p.subs.data() + sub_tile * last, 0, sub_tile * sizeof(uint16_t));
+      std::memset(p.supers.data() + super_tile * last, 0, super_tile * sizeof(float));
+    }
   }
   if (g_backend == Backend::kBlas) {
     p.dense.resize(static_cast<size_t>(p.rows * p.cols));

@@ -2,8 +2,8 @@
 //
 // Layout, per tile t of kTile rows (the last tile zero-padded):
 //   kF32 / kF16 / kBF16:  values [K][kTile]                (w[t*kTile + j, k] at [k][j])
-//   kI8:                  q      [K][kTile] int8, and per block of `block` k values
-//                         scale  [K/block][kTile] float (and min [K/block][kTile] when has_min)
+//   kI8:                  q      [K][kTile] int8, and per block of `block` k values a scale
+//                         (and a min when has_min) in two levels, ScaleOf / MinOf
 //   kI4:                  q      [K][kTile/2] bytes: byte j holds row j (low nibble) and row
 //                         j + kTile/2 (high nibble), q in 0..15, w = scale * (q - offset) (- min);
 //                         scales as kI8
@@ -29,6 +29,7 @@
 #include "base/status.h"
 #include "kernels/kernels.h"
 #include "kernels/matmul_tile.h"
+#include "kernels/quant.h"
 
 namespace sculpt::kernels {
 
@@ -38,15 +39,40 @@ struct PackedMatrix {
   GgmlType source = GgmlType::kF32;
   PanelFormat format = PanelFormat::kF32;
   int64_t rows = 0, cols = 0;
-  int64_t block = 0;     // kI8: k values per scale
-  bool has_min = false;  // kI8/kI4: w = scale * q - min
+  int64_t block = 0;     // quantized: k values per scale
+  bool has_min = false;  // quantized: w = scale * q - min
   int32_t offset = 0;    // kI4, kU8Quads, kU4Quads: stored value minus offset = q
+  // Quantized: block b's scale is supers[b >> super_shift] * subs[b] (and its min likewise), the
+  // one float product ggml forms (BlockScales, kernels/quant.h): K types 16 or 8 blocks per
+  // 256-value super-block; the legacy types one super of 1 per column (super_shift 62).
+  int super_shift = 0;
   int64_t n_tiles = 0;
   AlignedBuffer<uint8_t> values;  // [n_tiles][K][kTile] elements of the format
-  AlignedBuffer<float> scales;    // kI8: [n_tiles][K/block][kTile] (x2 with mins: scale, then min)
+  AlignedBuffer<uint16_t> subs;   // [n_tiles][K/block][kTile] half precision (x2 with mins)
+  AlignedBuffer<float> supers;    // [n_tiles][n_supers][kTile] (x2 with mins: d, then dmin)
   std::vector<float> dense;       // [rows, cols] row-major f32, only with the BLAS backend
   size_t bytes() const;
+  int64_t n_blocks() const { return cols / block; }
+  int64_t n_supers() const { return ((n_blocks() - 1) >> super_shift) + 1; }
 };
+
+// The sub-scales of tile t, block b ([kTile] half-precision values; the sub-mins follow at
+// + n_blocks() * kTile) and their super-scales ([kTile] floats; the dmins at + n_supers() * kTile).
+inline const uint16_t* SubsOf(const PackedMatrix& w, int64_t t, int64_t b) {
+  return w.subs.data() + (t * w.n_blocks() * (w.has_min ? 2 : 1) + b) * kTile;
+}
+inline const float* SupersOf(const PackedMatrix& w, int64_t t, int64_t b) {
+  return w.supers.data() + (t * w.n_supers() * (w.has_min ? 2 : 1) + (b >> w.super_shift)) * kTile;
+}
+// Column j's scale and min in block b of tile t, for the scalar kernels (the SIMD ones form
+// kTile of them at once, with the same multiplication).
+inline float ScaleOf(const PackedMatrix& w, int64_t t, int64_t b, int64_t j) {
+  return SupersOf(w, t, b)[j] * HalfToFloat(SubsOf(w, t, b)[j]);
+}
+inline float MinOf(const PackedMatrix& w, int64_t t, int64_t b, int64_t j) {
+  return SupersOf(w, t, b)[w.n_supers() * kTile + j] *
+         HalfToFloat(SubsOf(w, t, b)[w.n_blocks() * kTile + j]);
+}
 
 // Matrix-product backend, for models packed afterwards. Both packed backends follow the
 // determinism contract of kernels.h.

@@ -162,11 +162,18 @@ HWY_INLINE void Micro(const float* HWY_RESTRICT xp, const PackedMatrix& w, int64
     const int64_t b = kb / block;
     const int64_t kend = std::min<int64_t>(k1, (b + 1) * block);
     if constexpr (kQuant) {
+      // scale = super * sub, the product ScaleOf forms (kernels/packed.h)
+      const hn::Rebind<hwy::float16_t, DF> dh;
+      const int64_t n_supers = w.n_supers();
       _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
-        const float* s = w.scales.data() + ((t + tt) * n_blocks * (kMin ? 2 : 1) + b) * kTile;
+        const auto* sub = reinterpret_cast<const hwy::float16_t*>(SubsOf(w, t + tt, b));
+        const float* super = SupersOf(w, t + tt, b);
         _Pragma("GCC unroll 32") for (size_t v = 0; v < vecs; ++v) {
-          scale[tt][v] = hn::LoadU(df, s + v * N);
-          min[tt][v] = kMin ? hn::LoadU(df, s + n_blocks * kTile + v * N) : hn::Zero(df);
+          const auto sub_at = [&](int64_t at) { return hn::PromoteTo(df, hn::LoadU(dh, sub + at)); };
+          scale[tt][v] = hn::Mul(hn::LoadU(df, super + v * N), sub_at(v * N));
+          min[tt][v] = kMin ? hn::Mul(hn::LoadU(df, super + n_supers * kTile + v * N),
+                                      sub_at(n_blocks * kTile + v * N))
+                            : hn::Zero(df);
         }
       }
     } else {

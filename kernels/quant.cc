@@ -126,21 +126,29 @@ namespace {
 
 uint16_t LoadU16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 
+// An integer sub-scale (|v| <= 128) as half-precision bits: exact.
+uint16_t Sub(int v) { return FloatToHalf(static_cast<float>(v)); }
+// -h for half-precision bits h: the sign bit flipped, exact (Q4_1 / Q5_1 mins).
+uint16_t Negated(uint16_t h) { return static_cast<uint16_t>(h ^ 0x8000u); }
+
 // One ggml block of each type (32 values for the legacy types, a 256-value super-block for the K
-// types) into q, scale and min (BlockForm): the scales and mins are computed as ggml's
+// types) into q and its scales (BlockScales), which give the scales and mins as ggml's
 // dequantize_row_* computes them (Q4_1 / Q5_1: min = -m, since d q - (-m) rounds as d q + m).
-void DecodeOne(GgmlType type, const uint8_t* src, int8_t* q, float* scale, float* min) {
+void DecodeOne(GgmlType type, const uint8_t* src, int8_t* q, BlockScales* bs) {
   const auto put = [&](int k, int v) { q[k] = static_cast<int8_t>(v); };
+  *bs = BlockScales{};
+  uint16_t* scale = bs->sub;
+  uint16_t* min = bs->sub_min;
   switch (type) {
     case GgmlType::kQ8_0:
-      scale[0] = HalfToFloat(LoadU16(src));
+      scale[0] = LoadU16(src);
       for (int i = 0; i < kQK; ++i) put(i, static_cast<int8_t>(src[2 + i]));
       return;
     case GgmlType::kQ4_0:
     case GgmlType::kQ4_1: {
       const bool q4_0 = type == GgmlType::kQ4_0;
-      scale[0] = HalfToFloat(LoadU16(src));
-      if (!q4_0) min[0] = -HalfToFloat(LoadU16(src + 2));
+      scale[0] = LoadU16(src);
+      if (!q4_0) min[0] = Negated(LoadU16(src + 2));
       const uint8_t* qs = src + (q4_0 ? 2 : 4);
       for (int i = 0; i < kQK / 2; ++i) {
         put(i, (qs[i] & 0x0F) - (q4_0 ? 8 : 0));
@@ -149,37 +157,39 @@ void DecodeOne(GgmlType type, const uint8_t* src, int8_t* q, float* scale, float
       return;
     }
     case GgmlType::kQ5_0:
-      scale[0] = HalfToFloat(LoadU16(src));
+      scale[0] = LoadU16(src);
       for (int i = 0; i < kQK; ++i) put(i, Q5Value(src + 6, src + 2, i) - 16);
       return;
     case GgmlType::kQ5_1:
-      scale[0] = HalfToFloat(LoadU16(src));
-      min[0] = -HalfToFloat(LoadU16(src + 2));
+      scale[0] = LoadU16(src);
+      min[0] = Negated(LoadU16(src + 2));
       for (int i = 0; i < kQK; ++i) put(i, Q5Value(src + 8, src + 4, i));
       return;
     case GgmlType::kQ2_K: {  // 16 sub-blocks of 16: (d (sc & 15)) q - dmin (sc >> 4)
-      const float d = HalfToFloat(LoadU16(src + 80)), dmin = HalfToFloat(LoadU16(src + 82));
+      bs->d = HalfToFloat(LoadU16(src + 80));
+      bs->dmin = HalfToFloat(LoadU16(src + 82));
       for (int s = 0; s < 16; ++s) {
-        scale[s] = d * static_cast<float>(src[s] & 0xF);
-        min[s] = dmin * static_cast<float>(src[s] >> 4);
+        scale[s] = Sub(src[s] & 0xF);
+        min[s] = Sub(src[s] >> 4);
       }
       for (int e = 0; e < kQK_K; ++e) put(e, K2Bits(src + 16, e));
       return;
     }
     case GgmlType::kQ3_K: {  // 16 sub-blocks of 16: (d (sc - 32)) q, q in -4..3
-      const float d = HalfToFloat(LoadU16(src + 108));
-      for (int s = 0; s < 16; ++s) scale[s] = d * static_cast<float>(Q3KScale(src + 96, s));
+      bs->d = HalfToFloat(LoadU16(src + 108));
+      for (int s = 0; s < 16; ++s) scale[s] = Sub(Q3KScale(src + 96, s));
       for (int e = 0; e < kQK_K; ++e) put(e, Q3KValue(src, src + 32, e));
       return;
     }
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K: {  // 8 sub-blocks of 32: (d sc) q - (dmin m)
-      const float d = HalfToFloat(LoadU16(src)), dmin = HalfToFloat(LoadU16(src + 2));
+      bs->d = HalfToFloat(LoadU16(src));
+      bs->dmin = HalfToFloat(LoadU16(src + 2));
       for (int s = 0; s < 8; ++s) {
         uint8_t sc, m;
         ScaleMinK4(s, src + 4, &sc, &m);
-        scale[s] = d * sc;
-        min[s] = dmin * m;
+        scale[s] = Sub(sc);
+        min[s] = Sub(m);
       }
       for (int e = 0; e < kQK_K; ++e) {
         if (type == GgmlType::kQ5_K) {
@@ -193,8 +203,8 @@ void DecodeOne(GgmlType type, const uint8_t* src, int8_t* q, float* scale, float
     }
     case GgmlType::kQ6_K: {  // 16 sub-blocks of 16: (d sc) q, q in -32..31
       const int8_t* sc = reinterpret_cast<const int8_t*>(src + 192);
-      const float d = HalfToFloat(LoadU16(src + 208));
-      for (int s = 0; s < 16; ++s) scale[s] = d * static_cast<float>(sc[s]);
+      bs->d = HalfToFloat(LoadU16(src + 208));
+      for (int s = 0; s < 16; ++s) scale[s] = Sub(sc[s]);
       for (int n = 0; n < 2; ++n) {
         const uint8_t* ql = src + 64 * n;
         const uint8_t* qh = src + 128 + 32 * n;
@@ -215,14 +225,11 @@ void DecodeOne(GgmlType type, const uint8_t* src, int8_t* q, float* scale, float
 
 }  // namespace
 
-void DecodeBlocks(GgmlType type, const void* src_v, int64_t n, int8_t* q, float* scale,
-                  float* min) {
+void DecodeBlocks(GgmlType type, const void* src_v, int64_t n, int8_t* q, BlockScales* scales) {
   const auto traits = *TraitsOf(static_cast<uint32_t>(type));
-  const int64_t per = traits.block_size / BlockFormOf(type)->block;  // scales per ggml block
   const uint8_t* src = static_cast<const uint8_t*>(src_v);
   for (int64_t i = 0; i < n / traits.block_size; ++i, src += traits.type_size) {
-    DecodeOne(type, src, q + i * traits.block_size, scale + i * per,
-              min != nullptr ? min + i * per : nullptr);
+    DecodeOne(type, src, q + i * traits.block_size, scales + i);
   }
 }
 
@@ -245,12 +252,13 @@ void Dequantize(GgmlType type, const void* src_v, int64_t n, float* dst) {
   // A ggml block at a time (at most a 256-value super-block of 16 scales).
   const auto traits = *TraitsOf(static_cast<uint32_t>(type));
   int8_t q[kQK_K];
-  float scale[kQK_K / 16], min[kQK_K / 16];
+  BlockScales bs;
   for (int64_t i = 0; i < n; i += traits.block_size, src += traits.type_size) {
-    DecodeOne(type, src, q, scale, min);
+    DecodeOne(type, src, q, &bs);
     for (int64_t k = 0; k < traits.block_size; ++k) {
-      const float v = scale[k / form->block] * static_cast<float>(q[k]);
-      dst[i + k] = form->has_min ? v - min[k / form->block] : v;
+      const int64_t s = k / form->block;
+      const float v = bs.d * HalfToFloat(bs.sub[s]) * static_cast<float>(q[k]);
+      dst[i + k] = form->has_min ? v - bs.dmin * HalfToFloat(bs.sub_min[s]) : v;
     }
   }
 }

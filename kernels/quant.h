@@ -169,6 +169,7 @@ inline float Bf16ToFloat(uint16_t h) {
 // The blockwise form of a quantized type: value k of a row is scale[k / block] * q[k], minus
 // min[k / block] when has_min, with q an integer of `bits` bits from `least`: exactly the float
 // operations of ggml's dequantize_row_* (Dequantize computes it so; the packed kernels store it).
+// Each scale is itself one float product, d * sub (and each min dmin * sub_min), BlockScales.
 struct BlockForm {
   int64_t block;  // values per scale (a ggml block or a K-type sub-block)
   bool has_min;
@@ -177,9 +178,20 @@ struct BlockForm {
 };
 // The form of a quantized type that Sculpt multiplies, or nullopt (float types and the rest).
 std::optional<BlockForm> BlockFormOf(GgmlType type);
-// Decodes `n` values (a multiple of the type's block size) into q [n], scale [n / block] and,
-// when the form has mins, min [n / block].
-void DecodeBlocks(GgmlType type, const void* src, int64_t n, int8_t* q, float* scale, float* min);
+
+// The scales of one ggml block in two levels, as ggml forms them: sub-block s has scale
+// d * sub[s] and min dmin * sub_min[s] (one float multiplication each). K types: d and dmin are
+// the super-block's, sub and sub_min its 4- to 8-bit integer scales; the legacy types (one
+// sub-block): d = dmin = 1 and sub, sub_min the block's own half-precision scale and min (-m for
+// Q4_1 and Q5_1), so that d * sub is sub exactly. The subs are half-precision bits (every one of
+// those integers is exact in half precision): 16 bits per block where a float scale took 32.
+struct BlockScales {
+  float d = 1.0f, dmin = 1.0f;
+  uint16_t sub[16] = {}, sub_min[16] = {};
+};
+// Decodes `n` values (a multiple of the type's block size) into q [n] and scales
+// [n / the type's block size] (one per ggml block).
+void DecodeBlocks(GgmlType type, const void* src, int64_t n, int8_t* q, BlockScales* scales);
 
 // Expands `n` values (a multiple of the type's block size) starting at `src` into floats.
 // Bit-identical to ggml's to_float (and gguf-py's dequantize) for every supported type.

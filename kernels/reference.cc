@@ -46,9 +46,6 @@ void WeightsAt(const PackedMatrix& w, int64_t t, int64_t k, float* out) {
       return;
     case PanelFormat::kI8:
     case PanelFormat::kI4: {
-      const int64_t n_blocks = w.cols / w.block;
-      const float* scale = w.scales.data() + (t * n_blocks * (w.has_min ? 2 : 1) + k / w.block) * kTile;
-      const float* min = scale + n_blocks * kTile;
       for (int64_t j = 0; j < kTile; ++j) {
         int q;
         if (w.format == PanelFormat::kI8) {
@@ -57,8 +54,8 @@ void WeightsAt(const PackedMatrix& w, int64_t t, int64_t k, float* out) {
           const uint8_t byte = w.values.data()[(t * w.cols + k) * (kTile / 2) + j % (kTile / 2)];
           q = (j < kTile / 2 ? byte & 0xF : byte >> 4) - w.offset;
         }
-        out[j] = scale[j] * static_cast<float>(q);
-        if (w.has_min) out[j] = out[j] - min[j];
+        out[j] = ScaleOf(w, t, k / w.block, j) * static_cast<float>(q);
+        if (w.has_min) out[j] = out[j] - MinOf(w, t, k / w.block, j);
       }
       return;
     }
@@ -113,10 +110,10 @@ void IntTilesScalar(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, i
         }
         const float d = x.d[static_cast<size_t>(i * nb + b)];
         const int32_t s = x.sum[static_cast<size_t>(i * nb + b)];
-        const float* sc = ScalesOf(w, t, b);
         for (int64_t j = 0; j < kTile; ++j) {
-          acc[j] = std::fma(static_cast<float>(isum[j] - w.offset * s), d * sc[j], acc[j]);
-          if (w.has_min) acc[j] = std::fma(static_cast<float>(-s), d * sc[nb * kTile + j], acc[j]);
+          const float scale = ScaleOf(w, t, b, j);
+          acc[j] = std::fma(static_cast<float>(isum[j] - w.offset * s), d * scale, acc[j]);
+          if (w.has_min) acc[j] = std::fma(static_cast<float>(-s), d * MinOf(w, t, b, j), acc[j]);
         }
       }
       for (int64_t j = 0; j < ColsOf(w, t); ++j) y[i * ldy + t * kTile + j] = acc[j];

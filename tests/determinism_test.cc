@@ -453,6 +453,35 @@ uint64_t Hash(const std::vector<float>& v) {  // FNV-1a over the bits
 // same bits on every target and thread count, alone as inside the whole batch of queries, and with
 // the keys read from a KV cache's panels as from rows, and stays within float rounding of a
 // float64 evaluation.
+// The packed int8 weights keep each block's scale as ggml forms it, a half-precision sub-scale
+// under a float super-scale, not a float per block: bits per weight in memory, file's in comments.
+TEST(Packed, QuantizedWeightsTakeFewBitsPerWeight) {
+  Restore restore;
+  std::mt19937 rng(5);
+  const struct { GgmlType type; double bits; } want[] = {
+      {GgmlType::kQ4_0, 4.5},   // 4.5
+      {GgmlType::kQ4_1, 5.0},   // 5
+      {GgmlType::kQ8_0, 8.5},   // 8.5
+      {GgmlType::kQ5_0, 8.5},   // 5.5: 5-bit values as bytes
+      {GgmlType::kQ2_K, 6.25},  // 2.625: 2-bit values as nibbles
+      {GgmlType::kQ3_K, 5.125}, // 3.4375
+      {GgmlType::kQ4_K, 5.25},  // 4.5
+      {GgmlType::kQ5_K, 9.25},  // 5.5
+      {GgmlType::kQ6_K, 9.125}, // 6.5625
+  };
+  const int64_t n = 64, k = 4096;
+  ASSERT_TRUE(kernels::SetBackend("int8").ok());
+  for (const auto& c : want) {
+    SCOPED_TRACE(kernels::TypeName(static_cast<uint32_t>(c.type)));
+    const auto bytes = RandomWeights(c.type, n, k, rng);
+    const auto traits = *kernels::TraitsOf(static_cast<uint32_t>(c.type));
+    const int64_t row_bytes = k / traits.block_size * traits.type_size;
+    const kernels::PackedMatrix packed = kernels::Pack({c.type, bytes.data(), n, k, row_bytes});
+    // one super-scale (and one super-min) per column for the legacy types: 32 (64) bits over 4096
+    EXPECT_NEAR(static_cast<double>(packed.bytes()) * 8 / (n * k), c.bits, 0.02);
+  }
+}
+
 TEST(Determinism, AttentionRowsIgnoreBatchThreadsAndTarget) {
   Restore restore;
   std::mt19937 rng(11);
