@@ -204,12 +204,11 @@ struct FloatSums<MR, T, false> {
   SCULPT_VNNI void Set(int r, int tt, __m512 a) { _mm512_store_ps(v[r][tt], a); }
 };
 
-// The kTile scales (at + 0, 0) or mins (at + n_blocks, n_supers) of tile t, block b: the super
-// times the half-precision sub, the product every kernel forms (ScaleOf, kernels/packed.h).
-SCULPT_VNNI inline __m512 ScaleVnni(const PackedMatrix& w, int64_t t, int64_t b, int64_t sub_at,
-                                    int64_t super_at) {
-  const auto* sub = reinterpret_cast<const __m256i*>(SubsOf(w, t, b) + sub_at * kTile);
-  return _mm512_mul_ps(_mm512_loadu_ps(SupersOf(w, t, b) + super_at * kTile),
+// The kTile scales (which 0) or mins (which 1) of tile t, block b: the super times the
+// half-precision sub, the product every kernel forms (ScaleOf, kernels/packed.h).
+SCULPT_VNNI inline __m512 ScaleVnni(const PackedMatrix& w, int64_t t, int64_t b, int which) {
+  const auto* sub = reinterpret_cast<const __m256i*>(SubsOf(w, t, b) + which * kTile);
+  return _mm512_mul_ps(_mm512_loadu_ps(SupersOf(w, t, b) + which * kTile),
                        _mm512_cvtph_ps(_mm256_loadu_si256(sub)));
 }
 
@@ -218,7 +217,7 @@ SCULPT_VNNI inline __m512 ScaleVnni(const PackedMatrix& w, int64_t t, int64_t b,
 template <int MR, int T, bool kNib, bool kMin>
 SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, float* y,
                            int64_t ldy) {
-  const int64_t K = w.cols, B = w.block, nb = K / B, ns = w.n_supers();
+  const int64_t K = w.cols, B = w.block, nb = K / B;
   FloatSums<MR, T> acc;
   _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r)
     _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) acc.Set(r, tt, _mm512_setzero_ps());
@@ -262,8 +261,8 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
     }
     __m512 scale[T], mn[T];
     _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
-      scale[tt] = ScaleVnni(w, t + tt, b, 0, 0);
-      mn[tt] = kMin ? ScaleVnni(w, t + tt, b, nb, ns) : _mm512_setzero_ps();
+      scale[tt] = ScaleVnni(w, t + tt, b, 0);
+      mn[tt] = kMin ? ScaleVnni(w, t + tt, b, 1) : _mm512_setzero_ps();
     }
     _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r) {
       const __m512 dv = _mm512_set1_ps(x.d[b * MR + r]);
@@ -344,10 +343,10 @@ bool CpuHasVnni() {
 namespace {
 
 // Half h (8 columns) of ScaleVnni.
-SCULPT_AVX2 inline __m256 ScaleAvx2(const PackedMatrix& w, int64_t t, int64_t b, int64_t sub_at,
-                                    int64_t super_at, int h) {
-  const auto* sub = reinterpret_cast<const __m128i*>(SubsOf(w, t, b) + sub_at * kTile + h * 8);
-  return _mm256_mul_ps(_mm256_loadu_ps(SupersOf(w, t, b) + super_at * kTile + h * 8),
+SCULPT_AVX2 inline __m256 ScaleAvx2(const PackedMatrix& w, int64_t t, int64_t b, int which,
+                                    int h) {
+  const auto* sub = reinterpret_cast<const __m128i*>(SubsOf(w, t, b) + which * kTile + h * 8);
+  return _mm256_mul_ps(_mm256_loadu_ps(SupersOf(w, t, b) + which * kTile + h * 8),
                        _mm256_cvtph_ps(_mm_loadu_si128(sub)));
 }
 
@@ -358,11 +357,11 @@ template <int MR, bool kMin>
 SCULPT_AVX2 inline void AddBlockAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix& w,
                                      int64_t t, int64_t b, const __m256i sums[MR][2],
                                      int32_t offset, __m256 acc[MR][2]) {
-  const int64_t nb = w.cols / w.block, ns = w.n_supers();
+  const int64_t nb = w.cols / w.block;
   __m256 scales[2], mins[2];
   for (int h = 0; h < 2; ++h) {
-    scales[h] = ScaleAvx2(w, t, b, 0, 0, h);
-    mins[h] = kMin ? ScaleAvx2(w, t, b, nb, ns, h) : _mm256_setzero_ps();
+    scales[h] = ScaleAvx2(w, t, b, 0, h);
+    mins[h] = kMin ? ScaleAvx2(w, t, b, 1, h) : _mm256_setzero_ps();
   }
   for (int r = 0; r < MR; ++r) {
     const float d = x.d[static_cast<size_t>((i + r) * nb + b)];
@@ -515,7 +514,7 @@ constexpr int kAvxVnniRows = kNib ? 4 : 6;
 template <int MR, bool kNib, bool kMin>
 SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t t, float* y,
                                  int64_t ldy) {
-  const int64_t K = w.cols, B = w.block, nb = K / B, ns = w.n_supers();
+  const int64_t K = w.cols, B = w.block, nb = K / B;
   alignas(32) float acc[MR][kTile] = {};
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   const int32_t* xq = reinterpret_cast<const int32_t*>(x.q);
@@ -557,8 +556,8 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
     }
     __m256 scales[2], mins[2];
     _Pragma("GCC unroll 2") for (int h = 0; h < 2; ++h) {
-      scales[h] = ScaleAvx2(w, t, b, 0, 0, h);
-      mins[h] = kMin ? ScaleAvx2(w, t, b, nb, ns, h) : _mm256_setzero_ps();
+      scales[h] = ScaleAvx2(w, t, b, 0, h);
+      mins[h] = kMin ? ScaleAvx2(w, t, b, 1, h) : _mm256_setzero_ps();
     }
     _Pragma("GCC unroll 16") for (int r = 0; r < MR; ++r) {
       const __m256 dv = _mm256_set1_ps(x.d[b * MR + r]);

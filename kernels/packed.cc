@@ -75,11 +75,12 @@ void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, 
   DecodeBlocks(w.type, w.data + r * w.row_bytes, p.cols, q.data(), scales.data());
   for (int64_t b = 0; b < nb; ++b) {
     const BlockScales& bs = scales[static_cast<size_t>(b / per)];
-    sub[b * kTile + j] = bs.sub[b % per];
-    if (p.has_min) sub[(nb + b) * kTile + j] = bs.sub_min[b % per];
+    const int64_t at = p.has_min ? 2 : 1, s = b >> p.super_shift;
+    sub[b * at * kTile + j] = bs.sub[b % per];
+    if (p.has_min) sub[(2 * b + 1) * kTile + j] = bs.sub_min[b % per];
     // every block of a super-block carries the same d and dmin (legacy types: 1)
-    super[(b >> p.super_shift) * kTile + j] = bs.d;
-    if (p.has_min) super[(ns + (b >> p.super_shift)) * kTile + j] = bs.dmin;
+    super[s * at * kTile + j] = bs.d;
+    if (p.has_min) super[(2 * s + 1) * kTile + j] = bs.dmin;
   }
   // The stored bytes u = q + offset (int8: q itself; int4 and the quads: q made unsigned).
   thread_local std::vector<uint8_t> row;

@@ -48,8 +48,9 @@ struct PackedMatrix {
   int super_shift = 0;
   int64_t n_tiles = 0;
   AlignedBuffer<uint8_t> values;  // [n_tiles][K][kTile] elements of the format
-  AlignedBuffer<uint16_t> subs;   // [n_tiles][K/block][kTile] half precision (x2 with mins)
-  AlignedBuffer<float> supers;    // [n_tiles][n_supers][kTile] (x2 with mins: d, then dmin)
+  // with mins, each block's (super-block's) kTile mins follow its kTile scales: one stream each
+  AlignedBuffer<uint16_t> subs;   // [n_tiles][K/block][1 or 2][kTile] half precision
+  AlignedBuffer<float> supers;    // [n_tiles][n_supers][1 or 2][kTile]
   std::vector<float> dense;       // [rows, cols] row-major f32, only with the BLAS backend
   size_t bytes() const;
   int64_t n_blocks() const { return cols / block; }
@@ -57,12 +58,14 @@ struct PackedMatrix {
 };
 
 // The sub-scales of tile t, block b ([kTile] half-precision values; the sub-mins follow at
-// + n_blocks() * kTile) and their super-scales ([kTile] floats; the dmins at + n_supers() * kTile).
+// + kTile) and their super-scales ([kTile] floats; the dmins at + kTile).
 inline const uint16_t* SubsOf(const PackedMatrix& w, int64_t t, int64_t b) {
-  return w.subs.data() + (t * w.n_blocks() * (w.has_min ? 2 : 1) + b) * kTile;
+  const int64_t per = w.has_min ? 2 : 1;
+  return w.subs.data() + (t * w.n_blocks() + b) * per * kTile;
 }
 inline const float* SupersOf(const PackedMatrix& w, int64_t t, int64_t b) {
-  return w.supers.data() + (t * w.n_supers() * (w.has_min ? 2 : 1) + (b >> w.super_shift)) * kTile;
+  const int64_t per = w.has_min ? 2 : 1;
+  return w.supers.data() + (t * w.n_supers() + (b >> w.super_shift)) * per * kTile;
 }
 // Column j's scale and min in block b of tile t, for the scalar kernels (the SIMD ones form
 // kTile of them at once, with the same multiplication).
@@ -70,8 +73,7 @@ inline float ScaleOf(const PackedMatrix& w, int64_t t, int64_t b, int64_t j) {
   return SupersOf(w, t, b)[j] * HalfToFloat(SubsOf(w, t, b)[j]);
 }
 inline float MinOf(const PackedMatrix& w, int64_t t, int64_t b, int64_t j) {
-  return SupersOf(w, t, b)[w.n_supers() * kTile + j] *
-         HalfToFloat(SubsOf(w, t, b)[w.n_blocks() * kTile + j]);
+  return SupersOf(w, t, b)[kTile + j] * HalfToFloat(SubsOf(w, t, b)[kTile + j]);
 }
 
 // Matrix-product backend, for models packed afterwards. Both packed backends follow the

@@ -141,7 +141,6 @@ HWY_INLINE void Micro(const float* HWY_RESTRICT xp, const PackedMatrix& w, int64
   const int64_t K = w.cols;
   constexpr bool kQuant = kQuantFmt(F);
   const int64_t block = kQuant ? w.block : K;
-  const int64_t n_blocks = K / block;
   HWY_ALIGN float buf[kTile];
   VF acc[T][MR][kVecs];
   _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
@@ -164,15 +163,13 @@ HWY_INLINE void Micro(const float* HWY_RESTRICT xp, const PackedMatrix& w, int64
     if constexpr (kQuant) {
       // scale = super * sub, the product ScaleOf forms (kernels/packed.h)
       const hn::Rebind<hwy::float16_t, DF> dh;
-      const int64_t n_supers = w.n_supers();
       _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
         const auto* sub = reinterpret_cast<const hwy::float16_t*>(SubsOf(w, t + tt, b));
         const float* super = SupersOf(w, t + tt, b);
         _Pragma("GCC unroll 32") for (size_t v = 0; v < vecs; ++v) {
           const auto sub_at = [&](int64_t at) { return hn::PromoteTo(df, hn::LoadU(dh, sub + at)); };
           scale[tt][v] = hn::Mul(hn::LoadU(df, super + v * N), sub_at(v * N));
-          min[tt][v] = kMin ? hn::Mul(hn::LoadU(df, super + n_supers * kTile + v * N),
-                                      sub_at(n_blocks * kTile + v * N))
+          min[tt][v] = kMin ? hn::Mul(hn::LoadU(df, super + kTile + v * N), sub_at(kTile + v * N))
                             : hn::Zero(df);
         }
       }
