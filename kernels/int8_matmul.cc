@@ -369,12 +369,11 @@ SCULPT_AVX2 inline void AddBlockAvx2(const QuantizedRows& x, int64_t i, const Pa
     const __m256 dv = _mm256_set1_ps(d);
     for (int h = 0; h < 2; ++h) {
       const __m256i corr = _mm256_sub_epi32(sums[r][h], _mm256_set1_epi32(offset * s));
-      const __m256 scale = scales[h];
-      acc[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(corr), _mm256_mul_ps(dv, scale), acc[r][h]);
+      acc[r][h] =
+          _mm256_fmadd_ps(_mm256_cvtepi32_ps(corr), _mm256_mul_ps(dv, scales[h]), acc[r][h]);
       if constexpr (kMin) {
-        const __m256 mn = mins[h];
         acc[r][h] = _mm256_fmadd_ps(_mm256_set1_ps(static_cast<float>(-s)),
-                                    _mm256_mul_ps(dv, mn), acc[r][h]);
+                                    _mm256_mul_ps(dv, mins[h]), acc[r][h]);
       }
     }
   }
@@ -567,8 +566,7 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
         __m256 a = _mm256_fmadd_ps(isum, _mm256_mul_ps(dv, scales[h]),
                                    _mm256_load_ps(acc[r] + h * 8));
         if constexpr (kMin) {
-          const __m256 mn = mins[h];
-          a = _mm256_fmadd_ps(_mm256_set1_ps(x.neg_s[b * MR + r]), _mm256_mul_ps(dv, mn), a);
+          a = _mm256_fmadd_ps(_mm256_set1_ps(x.neg_s[b * MR + r]), _mm256_mul_ps(dv, mins[h]), a);
         }
         _mm256_store_ps(acc[r] + h * 8, a);
       }

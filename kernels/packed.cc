@@ -63,11 +63,9 @@ void StoreRow(const uint8_t* u, int64_t K, uint8_t* base, int64_t j) {
 // took 1.8-7.5x as long (4096 x 14336, one thread; Q8_0 least, Q4_K most).
 void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, int64_t j) {
   uint8_t* base = p.values.data() + static_cast<size_t>(t * p.cols) * BytesPerK(p.format);
-  const int64_t nb = p.n_blocks(), ns = p.n_supers();
+  const int64_t nb = p.n_blocks();
   // blocks per ggml block (its BlockScales)
   const int64_t per = TraitsOf(static_cast<uint32_t>(w.type))->block_size / p.block;
-  uint16_t* sub = p.subs.data() + t * nb * kTile * (p.has_min ? 2 : 1);
-  float* super = p.supers.data() + t * ns * kTile * (p.has_min ? 2 : 1);
   thread_local std::vector<int8_t> q;
   thread_local std::vector<BlockScales> scales;
   q.resize(static_cast<size_t>(p.cols));
@@ -75,12 +73,15 @@ void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, 
   DecodeBlocks(w.type, w.data + r * w.row_bytes, p.cols, q.data(), scales.data());
   for (int64_t b = 0; b < nb; ++b) {
     const BlockScales& bs = scales[static_cast<size_t>(b / per)];
-    const int64_t at = p.has_min ? 2 : 1, s = b >> p.super_shift;
-    sub[b * at * kTile + j] = bs.sub[b % per];
-    if (p.has_min) sub[(2 * b + 1) * kTile + j] = bs.sub_min[b % per];
+    uint16_t* sub = p.subs.data() + p.sub_at(t, b) + j;
+    float* super = p.supers.data() + p.super_at(t, b) + j;
+    sub[0] = bs.sub[b % per];
     // every block of a super-block carries the same d and dmin (legacy types: 1)
-    super[s * at * kTile + j] = bs.d;
-    if (p.has_min) super[(2 * s + 1) * kTile + j] = bs.dmin;
+    super[0] = bs.d;
+    if (p.has_min) {
+      sub[kTile] = bs.sub_min[b % per];
+      super[kTile] = bs.dmin;
+    }
   }
   // The stored bytes u = q + offset (int8: q itself; int4 and the quads: q made unsigned).
   thread_local std::vector<uint8_t> row;
@@ -118,7 +119,7 @@ void PackFloatTile(const WeightMatrix& w, int64_t t, T* dst) {
 
 size_t PackedMatrix::bytes() const {
   if (!Quantized(format)) return static_cast<size_t>(n_tiles * cols) * BytesPerK(format);
-  const auto per_tile = static_cast<size_t>(kTile * (has_min ? 2 : 1));
+  const auto per_tile = static_cast<size_t>(kTile * scale_sets());
   const size_t scale_bytes = static_cast<size_t>(n_blocks()) * sizeof(uint16_t) +
                              static_cast<size_t>(n_supers()) * sizeof(float);
   return static_cast<size_t>(n_tiles) *
@@ -182,8 +183,8 @@ PackedMatrix Pack(const WeightMatrix& w) {
   p.values.Reserve(tile_bytes * static_cast<size_t>(p.n_tiles));
   if (p.n_tiles > 0) std::memset(p.values.data() + tile_bytes * last, 0, tile_bytes);
   if (Quantized(p.format)) {
-    const size_t sub_tile = static_cast<size_t>(p.n_blocks() * kTile) * (p.has_min ? 2 : 1);
-    const size_t super_tile = static_cast<size_t>(p.n_supers() * kTile) * (p.has_min ? 2 : 1);
+    const auto sub_tile = static_cast<size_t>(p.n_blocks() * kTile * p.scale_sets());
+    const auto super_tile = static_cast<size_t>(p.n_supers() * kTile * p.scale_sets());
     p.subs.Reserve(sub_tile * static_cast<size_t>(p.n_tiles));
     p.supers.Reserve(super_tile * static_cast<size_t>(p.n_tiles));
     if (p.n_tiles > 0) {

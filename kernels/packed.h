@@ -55,17 +55,22 @@ struct PackedMatrix {
   size_t bytes() const;
   int64_t n_blocks() const { return cols / block; }
   int64_t n_supers() const { return ((n_blocks() - 1) >> super_shift) + 1; }
+  int64_t scale_sets() const { return has_min ? 2 : 1; }  // scales, and mins when has_min
+  // Where tile t, block b's kTile sub-scales start in subs, and its super-scales in supers (the
+  // mins follow each at + kTile).
+  int64_t sub_at(int64_t t, int64_t b) const { return (t * n_blocks() + b) * scale_sets() * kTile; }
+  int64_t super_at(int64_t t, int64_t b) const {
+    return (t * n_supers() + (b >> super_shift)) * scale_sets() * kTile;
+  }
 };
 
 // The sub-scales of tile t, block b ([kTile] half-precision values; the sub-mins follow at
 // + kTile) and their super-scales ([kTile] floats; the dmins at + kTile).
 inline const uint16_t* SubsOf(const PackedMatrix& w, int64_t t, int64_t b) {
-  const int64_t per = w.has_min ? 2 : 1;
-  return w.subs.data() + (t * w.n_blocks() + b) * per * kTile;
+  return w.subs.data() + w.sub_at(t, b);
 }
 inline const float* SupersOf(const PackedMatrix& w, int64_t t, int64_t b) {
-  const int64_t per = w.has_min ? 2 : 1;
-  return w.supers.data() + (t * w.n_supers() + (b >> w.super_shift)) * per * kTile;
+  return w.supers.data() + w.super_at(t, b);
 }
 // Column j's scale and min in block b of tile t, for the scalar kernels (the SIMD ones form
 // kTile of them at once, with the same multiplication).
