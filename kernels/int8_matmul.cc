@@ -105,6 +105,36 @@ int64_t TilesPerBlock(const PackedMatrix& w) {
   return std::clamp<int64_t>(L2CacheBytes() / 2 / std::max<int64_t>(1, bytes_per_tile), 4, 32);
 }
 
+// Software prefetch for groups of at most kAheadRows rows (GEMV and small batches), which memory
+// bounds. A call over T tiles reads 3 T streams (each tile's weights, sub-scales and super-scales)
+// that end after K values (32 KiB of Q4_0 at K = 4096), more and shorter streams than the hardware
+// prefetchers follow at full speed; so every load is preceded by a prefetch further along its
+// stream (kAheadBytes of weights, kAheadBlocks blocks of scales, the next super-scales), and past
+// the tile's end at the same place in tile t + T, which the next call reads. One thread, 14336 x
+// 4096 and 4096 x 4096, copies beyond the caches, the builds in alternate processes: M = 1 Q4_0
+// 1.05-1.5x, Q4_K 1.05-1.2x, Q8_0 1.05-1.5x; M = 2-4 1.0-1.2x. Addresses only: no result changes.
+constexpr int kAheadRows = 4;
+constexpr int64_t kAheadBytes = 1024, kAheadBlocks = 8;
+
+// Prefetches `dist` bytes beyond `at`, the byte at offset `pos` of a tile whose stream is `len`
+// bytes long, with the tiles of the stream `len` apart; past the end, in the tile `skip` tiles on
+// (the T - 1 tiles in between are this call's). Integer arithmetic: the address may lie beyond the
+// buffer, which a prefetch may touch without effect.
+inline void PrefetchAhead(const void* at, int64_t pos, int64_t len, int64_t dist, int64_t skip) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(at) + static_cast<uintptr_t>(dist) +
+                      static_cast<uintptr_t>(pos + dist < len ? 0 : skip * len);
+  _mm_prefetch(reinterpret_cast<const char*>(a), _MM_HINT_T0);
+}
+
+// The scales (subs and supers) of block b of tile t, ahead, for a call over T tiles.
+inline void PrefetchScales(const PackedMatrix& w, int64_t t, int64_t b, int64_t skip) {
+  const int64_t sub_set = w.scale_sets() * kTile * 2, super_set = w.scale_sets() * kTile * 4;
+  PrefetchAhead(SubsOf(w, t, b), b * sub_set, w.n_blocks() * sub_set, kAheadBlocks * sub_set,
+                skip);
+  PrefetchAhead(SupersOf(w, t, b), (b >> w.super_shift) * super_set, w.n_supers() * super_set,
+                super_set, skip);
+}
+
 }  // namespace
 
 // ---- AVX-512 VNNI ------------------------------------------------------------------------------
@@ -232,6 +262,9 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
         __m512i lo[T], hi[T];
         _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
           const uint8_t* base = w.values.data() + ((t + tt) * (K / 8) + k / 8) * kTile * 4;
+          if constexpr (MR <= kAheadRows) {
+            PrefetchAhead(base, k / 8 * kTile * 4, K / 8 * kTile * 4, kAheadBytes, T - 1);
+          }
           const __m512i v = _mm512_loadu_si512(base);
           lo[tt] = _mm512_and_si512(v, low4);
           hi[tt] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
@@ -248,8 +281,13 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
     } else {
       for (int64_t k = b * B; k < (b + 1) * B; k += 4) {
         __m512i wv[T];
-        _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt)
-          wv[tt] = _mm512_loadu_si512(w.values.data() + ((t + tt) * (K / 4) + k / 4) * kTile * 4);
+        _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
+          const uint8_t* base = w.values.data() + ((t + tt) * (K / 4) + k / 4) * kTile * 4;
+          if constexpr (MR <= kAheadRows) {
+            PrefetchAhead(base, k / 4 * kTile * 4, K / 4 * kTile * 4, kAheadBytes, T - 1);
+          }
+          wv[tt] = _mm512_loadu_si512(base);
+        }
         const int32_t* xk = xq + (k / 4) * MR;
         _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r) {
           const __m512i xa = _mm512_set1_epi32(xk[r]);
@@ -261,6 +299,7 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
     }
     __m512 scale[T], mn[T];
     _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
+      if constexpr (MR <= kAheadRows) PrefetchScales(w, t + tt, b, T - 1);
       scale[tt] = ScaleVnni(w, t + tt, b, 0);
       mn[tt] = kMin ? ScaleVnni(w, t + tt, b, 1) : _mm512_setzero_ps();
     }
@@ -525,6 +564,9 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
     if constexpr (kNib) {
       for (int64_t k = b * B; k < (b + 1) * B; k += 8) {
         const uint8_t* base = w.values.data() + (t * (K / 8) + k / 8) * kTile * 4;
+        if constexpr (MR <= kAheadRows) {
+          PrefetchAhead(base, k / 8 * kTile * 4, K / 8 * kTile * 4, kAheadBytes, 0);
+        }
         __m256i lo[2], hi[2];
         _Pragma("GCC unroll 2") for (int h = 0; h < 2; ++h) {
           const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + h * 32));
@@ -543,6 +585,9 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
     } else {
       for (int64_t k = b * B; k < (b + 1) * B; k += 4) {
         const uint8_t* base = w.values.data() + (t * (K / 4) + k / 4) * kTile * 4;
+        if constexpr (MR <= kAheadRows) {
+          PrefetchAhead(base, k / 4 * kTile * 4, K / 4 * kTile * 4, kAheadBytes, 0);
+        }
         const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base));
         const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + 32));
         const int32_t* xk = xq + (k / 4) * MR;
@@ -553,6 +598,7 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
         }
       }
     }
+    if constexpr (MR <= kAheadRows) PrefetchScales(w, t, b, 0);
     __m256 scales[2], mins[2];
     _Pragma("GCC unroll 2") for (int h = 0; h < 2; ++h) {
       scales[h] = ScaleAvx2(w, t, b, 0, h);
