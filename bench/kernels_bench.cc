@@ -145,7 +145,9 @@ nlohmann::json RunKernelBench(const KernelBenchOptions& o) {
   r["simd"] = std::string(kernels::SimdTargetName(kernels::CurrentSimdTarget()));
   r["l2_cache_bytes"] = kernels::L2CacheBytes();  // what the weight blocks are sized by
   r["peak_gflops"] = MeasurePeakGflops(o.threads);
-  r["bandwidth_gbs"] = MeasureBandwidthGbs(o.threads);
+  double plain = 0.0, prefetched = 0.0;
+  r["bandwidth_gbs"] = MeasureBandwidthGbs(o.threads, &plain, &prefetched);
+  r["bandwidth_probes"] = {{"plain", plain}, {"prefetch", prefetched}};
   std::mt19937 rng(1);
   // An FMA burst of about 2 ms at the peak just measured.
   const double flops_per_iter = FmaBurst(o.threads, 1000) / 1000.0 / o.threads;

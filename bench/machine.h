@@ -14,7 +14,8 @@ double MeasurePeakGflops(int threads);
 // `iters` rounds of that loop on each of `threads` threads; returns the flops done (for timing
 // the peak alongside a kernel).
 double FmaBurst(int threads, int64_t iters);
-// Read bandwidth of a buffer far larger than the caches (GB/s).
-double MeasureBandwidthGbs(int threads);
+// Read bandwidth of a buffer far larger than the caches (GB/s): the better of a plain read loop
+// and one that prefetches ahead, whose own best figures go to *plain and *prefetched when given.
+double MeasureBandwidthGbs(int threads, double* plain = nullptr, double* prefetched = nullptr);
 
 }  // namespace sculpt::bench

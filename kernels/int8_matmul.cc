@@ -128,7 +128,7 @@ inline void PrefetchAhead(const void* at, int64_t pos, int64_t len, int64_t dist
 
 // The scales (subs and supers) of block b of tile t, ahead, for a call over T tiles.
 inline void PrefetchScales(const PackedMatrix& w, int64_t t, int64_t b, int64_t skip) {
-  const int64_t sub_set = w.scale_sets() * kTile * 2, super_set = w.scale_sets() * kTile * 4;
+  const int64_t sub_set = w.scale_sets() * kTile * w.sub_bytes(), super_set = w.scale_sets() * kTile * 4;
   PrefetchAhead(SubsOf(w, t, b), b * sub_set, w.n_blocks() * sub_set, kAheadBlocks * sub_set,
                 skip);
   PrefetchAhead(SupersOf(w, t, b), (b >> w.super_shift) * super_set, w.n_supers() * super_set,
@@ -237,9 +237,12 @@ struct FloatSums<MR, T, false> {
 // The kTile scales (which 0) or mins (which 1) of tile t, block b: the super times the
 // half-precision sub, the product every kernel forms (ScaleOf, kernels/packed.h).
 SCULPT_VNNI inline __m512 ScaleVnni(const PackedMatrix& w, int64_t t, int64_t b, int which) {
-  const auto* sub = reinterpret_cast<const __m256i*>(SubsOf(w, t, b) + which * kTile);
-  return _mm512_mul_ps(_mm512_loadu_ps(SupersOf(w, t, b) + which * kTile),
-                       _mm512_cvtph_ps(_mm256_loadu_si256(sub)));
+  const uint8_t* sub = SubsOf(w, t, b) + which * kTile * w.sub_bytes();
+  const __m512 subs =
+      w.int_subs
+          ? _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sub))))
+          : _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sub)));
+  return _mm512_mul_ps(_mm512_loadu_ps(SupersOf(w, t, b) + which * kTile), subs);
 }
 
 // MR rows x T tiles (from tile t) over all of K: a block's integer sums in registers, then its
@@ -384,9 +387,12 @@ namespace {
 // Half h (8 columns) of ScaleVnni.
 SCULPT_AVX2 inline __m256 ScaleAvx2(const PackedMatrix& w, int64_t t, int64_t b, int which,
                                     int h) {
-  const auto* sub = reinterpret_cast<const __m128i*>(SubsOf(w, t, b) + which * kTile + h * 8);
-  return _mm256_mul_ps(_mm256_loadu_ps(SupersOf(w, t, b) + which * kTile + h * 8),
-                       _mm256_cvtph_ps(_mm_loadu_si128(sub)));
+  const uint8_t* sub = SubsOf(w, t, b) + (which * kTile + h * 8) * w.sub_bytes();
+  const __m256 subs =
+      w.int_subs
+          ? _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sub))))
+          : _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sub)));
+  return _mm256_mul_ps(_mm256_loadu_ps(SupersOf(w, t, b) + which * kTile + h * 8), subs);
 }
 
 // The float part of block b for rows [i, i + MR) of tile t: sums[r][h] holds the exact integer

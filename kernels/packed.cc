@@ -73,13 +73,18 @@ void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, 
   DecodeBlocks(w.type, w.data + r * w.row_bytes, p.cols, q.data(), scales.data());
   for (int64_t b = 0; b < nb; ++b) {
     const BlockScales& bs = scales[static_cast<size_t>(b / per)];
-    uint16_t* sub = p.subs.data() + p.sub_at(t, b) + j;
+    uint8_t* sub = p.subs.data() + p.sub_at(t, b) + j * p.sub_bytes();
     float* super = p.supers.data() + p.super_at(t, b) + j;
-    sub[0] = bs.sub[b % per];
+    // K types: the half holds a 4- to 8-bit integer, which int8 holds exactly
+    const auto store = [&](uint8_t* at, uint16_t half) {
+      if (p.int_subs) *at = static_cast<uint8_t>(static_cast<int8_t>(HalfToFloat(half)));
+      else std::memcpy(at, &half, 2);
+    };
+    store(sub, bs.sub[b % per]);
     // every block of a super-block carries the same d and dmin (legacy types: 1)
     super[0] = bs.d;
     if (p.has_min) {
-      sub[kTile] = bs.sub_min[b % per];
+      store(sub + kTile * p.sub_bytes(), bs.sub_min[b % per]);
       super[kTile] = bs.dmin;
     }
   }
@@ -120,7 +125,7 @@ void PackFloatTile(const WeightMatrix& w, int64_t t, T* dst) {
 size_t PackedMatrix::bytes() const {
   if (!Quantized(format)) return static_cast<size_t>(n_tiles * cols) * BytesPerK(format);
   const auto per_tile = static_cast<size_t>(kTile * scale_sets());
-  const size_t scale_bytes = static_cast<size_t>(n_blocks()) * sizeof(uint16_t) +
+  const size_t scale_bytes = static_cast<size_t>(n_blocks() * sub_bytes()) +
                              static_cast<size_t>(n_supers()) * sizeof(float);
   return static_cast<size_t>(n_tiles) *
          (static_cast<size_t>(cols) * BytesPerK(format) + per_tile * scale_bytes);
@@ -169,6 +174,7 @@ PackedMatrix Pack(const WeightMatrix& w) {
       const int64_t ggml_block = TraitsOf(static_cast<uint32_t>(w.type))->block_size;
       const auto per = static_cast<uint64_t>(ggml_block / form->block);
       p.super_shift = per > 1 ? std::countr_zero(per) : 62;
+      p.int_subs = per > 1;
       if (g_backend == Backend::kInt8) {  // u = q - least, unsigned, for the int8 kernels
         p.format = p.format == PanelFormat::kI8 ? PanelFormat::kU8Quads : PanelFormat::kU4Quads;
         p.offset = -form->least;
@@ -183,12 +189,12 @@ PackedMatrix Pack(const WeightMatrix& w) {
   p.values.Reserve(tile_bytes * static_cast<size_t>(p.n_tiles));
   if (p.n_tiles > 0) std::memset(p.values.data() + tile_bytes * last, 0, tile_bytes);
   if (Quantized(p.format)) {
-    const auto sub_tile = static_cast<size_t>(p.n_blocks() * kTile * p.scale_sets());
+    const auto sub_tile = static_cast<size_t>(p.n_blocks() * kTile * p.scale_sets() * p.sub_bytes());
     const auto super_tile = static_cast<size_t>(p.n_supers() * kTile * p.scale_sets());
     p.subs.Reserve(sub_tile * static_cast<size_t>(p.n_tiles));
     p.supers.Reserve(super_tile * static_cast<size_t>(p.n_tiles));
     if (p.n_tiles > 0) {
-      std::memset(p.subs.data() + sub_tile * last, 0, sub_tile * sizeof(uint16_t));
+      std::memset(p.subs.data() + sub_tile * last, 0, sub_tile);
       std::memset(p.supers.data() + super_tile * last, 0, super_tile * sizeof(float));
     }
   }

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "base/aligned.h"
@@ -46,39 +47,53 @@ struct PackedMatrix {
   // one float product ggml forms (BlockScales, kernels/quant.h): K types 16 or 8 blocks per
   // 256-value super-block; the legacy types one super of 1 per column (super_shift 62).
   int super_shift = 0;
+  // Quantized: the subs are int8 (K types, whose sub-scales are 4- to 8-bit integers: exact, in
+  // half the bytes) or half-precision bits (the legacy types' own d and m).
+  bool int_subs = false;
   int64_t n_tiles = 0;
   AlignedBuffer<uint8_t> values;  // [n_tiles][K][kTile] elements of the format
   // with mins, each block's (super-block's) kTile mins follow its kTile scales: one stream each
-  AlignedBuffer<uint16_t> subs;   // [n_tiles][K/block][1 or 2][kTile] half precision
+  AlignedBuffer<uint8_t> subs;    // [n_tiles][K/block][1 or 2][kTile] int8 or half precision
   AlignedBuffer<float> supers;    // [n_tiles][n_supers][1 or 2][kTile]
   std::vector<float> dense;       // [rows, cols] row-major f32, only with the BLAS backend
   size_t bytes() const;
   int64_t n_blocks() const { return cols / block; }
   int64_t n_supers() const { return ((n_blocks() - 1) >> super_shift) + 1; }
   int64_t scale_sets() const { return has_min ? 2 : 1; }  // scales, and mins when has_min
-  // Where tile t, block b's kTile sub-scales start in subs, and its super-scales in supers (the
-  // mins follow each at + kTile).
-  int64_t sub_at(int64_t t, int64_t b) const { return (t * n_blocks() + b) * scale_sets() * kTile; }
+  int64_t sub_bytes() const { return int_subs ? 1 : 2; }
+  // Where tile t, block b's kTile sub-scales start in subs (bytes), and its super-scales in
+  // supers (the mins follow at + kTile elements).
+  int64_t sub_at(int64_t t, int64_t b) const {
+    return (t * n_blocks() + b) * scale_sets() * kTile * sub_bytes();
+  }
   int64_t super_at(int64_t t, int64_t b) const {
     return (t * n_supers() + (b >> super_shift)) * scale_sets() * kTile;
   }
 };
 
-// The sub-scales of tile t, block b ([kTile] half-precision values; the sub-mins follow at
-// + kTile) and their super-scales ([kTile] floats; the dmins at + kTile).
-inline const uint16_t* SubsOf(const PackedMatrix& w, int64_t t, int64_t b) {
+// The sub-scales of tile t, block b ([kTile] int8 or half-precision values, PackedMatrix::
+// int_subs; the sub-mins follow at + kTile * sub_bytes()) and their super-scales ([kTile] floats;
+// the dmins at + kTile).
+inline const uint8_t* SubsOf(const PackedMatrix& w, int64_t t, int64_t b) {
   return w.subs.data() + w.sub_at(t, b);
 }
 inline const float* SupersOf(const PackedMatrix& w, int64_t t, int64_t b) {
   return w.supers.data() + w.super_at(t, b);
 }
+// Sub-scale j of the kTile at `subs` (an int8 converts to float exactly, as a half does).
+inline float SubValue(const PackedMatrix& w, const uint8_t* subs, int64_t j) {
+  if (w.int_subs) return static_cast<float>(static_cast<int8_t>(subs[j]));
+  uint16_t h;
+  std::memcpy(&h, subs + 2 * j, 2);
+  return HalfToFloat(h);
+}
 // Column j's scale and min in block b of tile t, for the scalar kernels (the SIMD ones form
 // kTile of them at once, with the same multiplication).
 inline float ScaleOf(const PackedMatrix& w, int64_t t, int64_t b, int64_t j) {
-  return SupersOf(w, t, b)[j] * HalfToFloat(SubsOf(w, t, b)[j]);
+  return SupersOf(w, t, b)[j] * SubValue(w, SubsOf(w, t, b), j);
 }
 inline float MinOf(const PackedMatrix& w, int64_t t, int64_t b, int64_t j) {
-  return SupersOf(w, t, b)[kTile + j] * HalfToFloat(SubsOf(w, t, b)[kTile + j]);
+  return SupersOf(w, t, b)[kTile + j] * SubValue(w, SubsOf(w, t, b) + kTile * w.sub_bytes(), j);
 }
 
 // Matrix-product backend, for models packed afterwards. Both packed backends follow the

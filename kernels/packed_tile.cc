@@ -163,11 +163,19 @@ HWY_INLINE void Micro(const float* HWY_RESTRICT xp, const PackedMatrix& w, int64
     if constexpr (kQuant) {
       // scale = super * sub, the product ScaleOf forms (kernels/packed.h)
       const hn::Rebind<hwy::float16_t, DF> dh;
+      const hn::Rebind<int8_t, DF> d8;
+      const hn::Rebind<int32_t, DF> d32;
       _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
-        const auto* sub = reinterpret_cast<const hwy::float16_t*>(SubsOf(w, t + tt, b));
+        const uint8_t* sub = SubsOf(w, t + tt, b);
         const float* super = SupersOf(w, t + tt, b);
         _Pragma("GCC unroll 32") for (size_t v = 0; v < vecs; ++v) {
-          const auto sub_at = [&](int64_t at) { return hn::PromoteTo(df, hn::LoadU(dh, sub + at)); };
+          const auto sub_at = [&](int64_t at) {  // PackedMatrix::int_subs: int8 or half
+            if (w.int_subs) {
+              const auto* s8 = reinterpret_cast<const int8_t*>(sub) + at;
+              return hn::ConvertTo(df, hn::PromoteTo(d32, hn::LoadU(d8, s8)));
+            }
+            return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(sub) + at));
+          };
           scale[tt][v] = hn::Mul(hn::LoadU(df, super + v * N), sub_at(v * N));
           min[tt][v] = kMin ? hn::Mul(hn::LoadU(df, super + kTile + v * N), sub_at(kTile + v * N))
                             : hn::Zero(df);

@@ -463,11 +463,11 @@ TEST(Packed, QuantizedWeightsTakeFewBitsPerWeight) {
       {GgmlType::kQ4_1, 5.0},   // 5
       {GgmlType::kQ8_0, 8.5},   // 8.5
       {GgmlType::kQ5_0, 8.5},   // 5.5: 5-bit values as bytes
-      {GgmlType::kQ2_K, 6.25},  // 2.625: 2-bit values as nibbles
-      {GgmlType::kQ3_K, 5.125}, // 3.4375
-      {GgmlType::kQ4_K, 5.25},  // 4.5
-      {GgmlType::kQ5_K, 9.25},  // 5.5
-      {GgmlType::kQ6_K, 9.125}, // 6.5625
+      {GgmlType::kQ2_K, 5.25},  // 2.625: 2-bit values as nibbles
+      {GgmlType::kQ3_K, 4.625}, // 3.4375
+      {GgmlType::kQ4_K, 4.75},  // 4.5
+      {GgmlType::kQ5_K, 8.75},  // 5.5
+      {GgmlType::kQ6_K, 8.625}, // 6.5625
   };
   const int64_t n = 64, k = 4096;
   ASSERT_TRUE(kernels::SetBackend("int8").ok());
@@ -477,7 +477,8 @@ TEST(Packed, QuantizedWeightsTakeFewBitsPerWeight) {
     const auto traits = *kernels::TraitsOf(static_cast<uint32_t>(c.type));
     const int64_t row_bytes = k / traits.block_size * traits.type_size;
     const kernels::PackedMatrix packed = kernels::Pack({c.type, bytes.data(), n, k, row_bytes});
-    // one super-scale (and one super-min) per column for the legacy types: 32 (64) bits over 4096
+    // one super-scale (and one super-min) per column for the legacy types: 32 (64) bits over 4096;
+    // the K types' sub-scales (and sub-mins) 8 bits per block, their supers 32 per 256 values
     EXPECT_NEAR(static_cast<double>(packed.bytes()) * 8 / (n * k), c.bits, 0.02);
   }
 }
