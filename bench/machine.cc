@@ -26,8 +26,9 @@ float FmaLoop(int64_t iters, double* flops) {
 // Four independent sequential streams (quarters of the range), so the hardware prefetchers keep
 // several misses in flight, as the GEMV kernels do when they advance four tiles together; with
 // `prefetch`, each stream also touched 1 KiB ahead, as the int8 GEMV kernels do (on the Zen 5
-// machines one thread 1.2-1.35x the plain loop's figure, two 1.3-1.65x): the probe is the better of the two, so that a kernel
-// is measured against the bandwidth a read can reach, not the one a plain loop happens to get.
+// machines one thread 1.2-1.35x the plain loop's figure, two 1.3-1.8x): the probe is the better
+// of the two, so that a kernel is measured against the bandwidth a read can reach, not the one a
+// plain loop happens to get.
 float ReadLoop(const float* p, size_t n, bool prefetch) {
   const hn::ScalableTag<float> d;
   const size_t N = hn::Lanes(d);

@@ -105,6 +105,12 @@ int64_t TilesPerBlock(const PackedMatrix& w) {
   return std::clamp<int64_t>(L2CacheBytes() / 2 / std::max<int64_t>(1, bytes_per_tile), 4, 32);
 }
 
+// The bytes at p as a vector type, for the load intrinsics.
+template <class V>
+const V* Ptr(const uint8_t* p) {
+  return reinterpret_cast<const V*>(p);
+}
+
 // Software prefetch for groups of at most kAheadRows rows (GEMV and small batches), which memory
 // bounds. A call over T tiles reads 3 T streams (each tile's weights, sub-scales and super-scales)
 // that end after K values (32 KiB of Q4_0 at K = 4096), more and shorter streams than the hardware
@@ -128,7 +134,8 @@ inline void PrefetchAhead(const void* at, int64_t pos, int64_t len, int64_t dist
 
 // The scales (subs and supers) of block b of tile t, ahead, for a call over T tiles.
 inline void PrefetchScales(const PackedMatrix& w, int64_t t, int64_t b, int64_t skip) {
-  const int64_t sub_set = w.scale_sets() * kTile * w.sub_bytes(), super_set = w.scale_sets() * kTile * 4;
+  const int64_t sub_set = w.scale_sets() * kTile * w.sub_bytes();
+  const int64_t super_set = w.scale_sets() * kTile * 4;
   PrefetchAhead(SubsOf(w, t, b), b * sub_set, w.n_blocks() * sub_set, kAheadBlocks * sub_set,
                 skip);
   PrefetchAhead(SupersOf(w, t, b), (b >> w.super_shift) * super_set, w.n_supers() * super_set,
@@ -239,9 +246,8 @@ struct FloatSums<MR, T, false> {
 SCULPT_VNNI inline __m512 ScaleVnni(const PackedMatrix& w, int64_t t, int64_t b, int which) {
   const uint8_t* sub = SubsOf(w, t, b) + which * kTile * w.sub_bytes();
   const __m512 subs =
-      w.int_subs
-          ? _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sub))))
-          : _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sub)));
+      w.int_subs ? _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(Ptr<__m128i>(sub))))
+                 : _mm512_cvtph_ps(_mm256_loadu_si256(Ptr<__m256i>(sub)));
   return _mm512_mul_ps(_mm512_loadu_ps(SupersOf(w, t, b) + which * kTile), subs);
 }
 
@@ -389,9 +395,8 @@ SCULPT_AVX2 inline __m256 ScaleAvx2(const PackedMatrix& w, int64_t t, int64_t b,
                                     int h) {
   const uint8_t* sub = SubsOf(w, t, b) + (which * kTile + h * 8) * w.sub_bytes();
   const __m256 subs =
-      w.int_subs
-          ? _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sub))))
-          : _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sub)));
+      w.int_subs ? _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(Ptr<__m128i>(sub))))
+                 : _mm256_cvtph_ps(_mm_loadu_si128(Ptr<__m128i>(sub)));
   return _mm256_mul_ps(_mm256_loadu_ps(SupersOf(w, t, b) + which * kTile + h * 8), subs);
 }
 

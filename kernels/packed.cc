@@ -189,7 +189,8 @@ PackedMatrix Pack(const WeightMatrix& w) {
   p.values.Reserve(tile_bytes * static_cast<size_t>(p.n_tiles));
   if (p.n_tiles > 0) std::memset(p.values.data() + tile_bytes * last, 0, tile_bytes);
   if (Quantized(p.format)) {
-    const auto sub_tile = static_cast<size_t>(p.n_blocks() * kTile * p.scale_sets() * p.sub_bytes());
+    const auto sub_tile =
+        static_cast<size_t>(p.n_blocks() * kTile * p.scale_sets() * p.sub_bytes());
     const auto super_tile = static_cast<size_t>(p.n_supers() * kTile * p.scale_sets());
     p.subs.Reserve(sub_tile * static_cast<size_t>(p.n_tiles));
     p.supers.Reserve(super_tile * static_cast<size_t>(p.n_tiles));

@@ -174,7 +174,8 @@ HWY_INLINE void Micro(const float* HWY_RESTRICT xp, const PackedMatrix& w, int64
               const auto* s8 = reinterpret_cast<const int8_t*>(sub) + at;
               return hn::ConvertTo(df, hn::PromoteTo(d32, hn::LoadU(d8, s8)));
             }
-            return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(sub) + at));
+            const auto* h = reinterpret_cast<const hwy::float16_t*>(sub) + at;
+            return hn::PromoteTo(df, hn::LoadU(dh, h));
           };
           scale[tt][v] = hn::Mul(hn::LoadU(df, super + v * N), sub_at(v * N));
           min[tt][v] = kMin ? hn::Mul(hn::LoadU(df, super + kTile + v * N), sub_at(kTile + v * N))
