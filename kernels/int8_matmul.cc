@@ -132,14 +132,19 @@ inline void PrefetchAhead(const void* at, int64_t pos, int64_t len, int64_t dist
   _mm_prefetch(reinterpret_cast<const char*>(a), _MM_HINT_T0);
 }
 
-// The scales (subs and supers) of block b of tile t, ahead, for a call over T tiles.
+// The weights at `base`, line `line` of a tile's `lines` (kTile x 4 bytes per k step), ahead.
+inline void PrefetchWeights(const uint8_t* base, int64_t line, int64_t lines, int64_t skip) {
+  PrefetchAhead(base, line * kTile * 4, lines * kTile * 4, kAheadBytes, skip);
+}
+
+// The scales (subs and supers) of block b of tile t, ahead: positions and lengths within a tile
+// from the layout's own offsets (sub_at, super_at of tile 0; a tile's length is where tile 1
+// starts); the supers one super-block ahead.
 inline void PrefetchScales(const PackedMatrix& w, int64_t t, int64_t b, int64_t skip) {
-  const int64_t sub_set = w.scale_sets() * kTile * w.sub_bytes();
-  const int64_t super_set = w.scale_sets() * kTile * 4;
-  PrefetchAhead(SubsOf(w, t, b), b * sub_set, w.n_blocks() * sub_set, kAheadBlocks * sub_set,
-                skip);
-  PrefetchAhead(SupersOf(w, t, b), (b >> w.super_shift) * super_set, w.n_supers() * super_set,
-                super_set, skip);
+  PrefetchAhead(SubsOf(w, t, b), w.sub_at(0, b), w.sub_at(1, 0), w.sub_at(0, kAheadBlocks), skip);
+  const int64_t f = sizeof(float);  // super_at counts floats
+  PrefetchAhead(SupersOf(w, t, b), w.super_at(0, b) * f, w.super_at(1, 0) * f,
+                w.scale_sets() * kTile * f, skip);
 }
 
 }  // namespace
@@ -242,9 +247,9 @@ struct FloatSums<MR, T, false> {
 };
 
 // The kTile scales (which 0) or mins (which 1) of tile t, block b: the super times the
-// half-precision sub, the product every kernel forms (ScaleOf, kernels/packed.h).
+// sub (int8 or half precision), the product every kernel forms (ScaleOf, kernels/packed.h).
 SCULPT_VNNI inline __m512 ScaleVnni(const PackedMatrix& w, int64_t t, int64_t b, int which) {
-  const uint8_t* sub = SubsOf(w, t, b) + which * kTile * w.sub_bytes();
+  const uint8_t* sub = SubsOf(w, t, b) + which * w.sub_set();
   const __m512 subs =
       w.int_subs ? _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(Ptr<__m128i>(sub))))
                  : _mm512_cvtph_ps(_mm256_loadu_si256(Ptr<__m256i>(sub)));
@@ -271,9 +276,7 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
         __m512i lo[T], hi[T];
         _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
           const uint8_t* base = w.values.data() + ((t + tt) * (K / 8) + k / 8) * kTile * 4;
-          if constexpr (MR <= kAheadRows) {
-            PrefetchAhead(base, k / 8 * kTile * 4, K / 8 * kTile * 4, kAheadBytes, T - 1);
-          }
+          if constexpr (MR <= kAheadRows) PrefetchWeights(base, k / 8, K / 8, T - 1);
           const __m512i v = _mm512_loadu_si512(base);
           lo[tt] = _mm512_and_si512(v, low4);
           hi[tt] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
@@ -292,9 +295,7 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
         __m512i wv[T];
         _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
           const uint8_t* base = w.values.data() + ((t + tt) * (K / 4) + k / 4) * kTile * 4;
-          if constexpr (MR <= kAheadRows) {
-            PrefetchAhead(base, k / 4 * kTile * 4, K / 4 * kTile * 4, kAheadBytes, T - 1);
-          }
+          if constexpr (MR <= kAheadRows) PrefetchWeights(base, k / 4, K / 4, T - 1);
           wv[tt] = _mm512_loadu_si512(base);
         }
         const int32_t* xk = xq + (k / 4) * MR;
@@ -393,7 +394,7 @@ namespace {
 // Half h (8 columns) of ScaleVnni.
 SCULPT_AVX2 inline __m256 ScaleAvx2(const PackedMatrix& w, int64_t t, int64_t b, int which,
                                     int h) {
-  const uint8_t* sub = SubsOf(w, t, b) + (which * kTile + h * 8) * w.sub_bytes();
+  const uint8_t* sub = SubsOf(w, t, b) + which * w.sub_set() + h * 8 * w.sub_bytes();
   const __m256 subs =
       w.int_subs ? _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(Ptr<__m128i>(sub))))
                  : _mm256_cvtph_ps(_mm_loadu_si128(Ptr<__m128i>(sub)));
@@ -575,9 +576,7 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
     if constexpr (kNib) {
       for (int64_t k = b * B; k < (b + 1) * B; k += 8) {
         const uint8_t* base = w.values.data() + (t * (K / 8) + k / 8) * kTile * 4;
-        if constexpr (MR <= kAheadRows) {
-          PrefetchAhead(base, k / 8 * kTile * 4, K / 8 * kTile * 4, kAheadBytes, 0);
-        }
+        if constexpr (MR <= kAheadRows) PrefetchWeights(base, k / 8, K / 8, 0);
         __m256i lo[2], hi[2];
         _Pragma("GCC unroll 2") for (int h = 0; h < 2; ++h) {
           const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + h * 32));
@@ -596,9 +595,7 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
     } else {
       for (int64_t k = b * B; k < (b + 1) * B; k += 4) {
         const uint8_t* base = w.values.data() + (t * (K / 4) + k / 4) * kTile * 4;
-        if constexpr (MR <= kAheadRows) {
-          PrefetchAhead(base, k / 4 * kTile * 4, K / 4 * kTile * 4, kAheadBytes, 0);
-        }
+        if constexpr (MR <= kAheadRows) PrefetchWeights(base, k / 4, K / 4, 0);
         const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base));
         const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + 32));
         const int32_t* xk = xq + (k / 4) * MR;

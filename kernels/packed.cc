@@ -84,7 +84,7 @@ void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, 
     // every block of a super-block carries the same d and dmin (legacy types: 1)
     super[0] = bs.d;
     if (p.has_min) {
-      store(sub + kTile * p.sub_bytes(), bs.sub_min[b % per]);
+      store(sub + p.sub_set(), bs.sub_min[b % per]);
       super[kTile] = bs.dmin;
     }
   }
@@ -189,8 +189,7 @@ PackedMatrix Pack(const WeightMatrix& w) {
   p.values.Reserve(tile_bytes * static_cast<size_t>(p.n_tiles));
   if (p.n_tiles > 0) std::memset(p.values.data() + tile_bytes * last, 0, tile_bytes);
   if (Quantized(p.format)) {
-    const auto sub_tile =
-        static_cast<size_t>(p.n_blocks() * kTile * p.scale_sets() * p.sub_bytes());
+    const auto sub_tile = static_cast<size_t>(p.sub_at(1, 0));  // bytes of one tile's subs
     const auto super_tile = static_cast<size_t>(p.n_supers() * kTile * p.scale_sets());
     p.subs.Reserve(sub_tile * static_cast<size_t>(p.n_tiles));
     p.supers.Reserve(super_tile * static_cast<size_t>(p.n_tiles));

@@ -61,10 +61,11 @@ struct PackedMatrix {
   int64_t n_supers() const { return ((n_blocks() - 1) >> super_shift) + 1; }
   int64_t scale_sets() const { return has_min ? 2 : 1; }  // scales, and mins when has_min
   int64_t sub_bytes() const { return int_subs ? 1 : 2; }
-  // Where tile t, block b's kTile sub-scales start in subs (bytes), and its super-scales in
-  // supers (the mins follow at + kTile elements).
+  int64_t sub_set() const { return kTile * sub_bytes(); }  // bytes of a block's kTile subs
+  // Where tile t, block b's kTile sub-scales start in subs (bytes; the sub-mins follow at
+  // + sub_set()), and its super-scales in supers (the dmins follow at + kTile).
   int64_t sub_at(int64_t t, int64_t b) const {
-    return (t * n_blocks() + b) * scale_sets() * kTile * sub_bytes();
+    return (t * n_blocks() + b) * scale_sets() * sub_set();
   }
   int64_t super_at(int64_t t, int64_t b) const {
     return (t * n_supers() + (b >> super_shift)) * scale_sets() * kTile;
@@ -72,7 +73,7 @@ struct PackedMatrix {
 };
 
 // The sub-scales of tile t, block b ([kTile] int8 or half-precision values, PackedMatrix::
-// int_subs; the sub-mins follow at + kTile * sub_bytes()) and their super-scales ([kTile] floats;
+// int_subs; the sub-mins follow at + sub_set()) and their super-scales ([kTile] floats;
 // the dmins at + kTile).
 inline const uint8_t* SubsOf(const PackedMatrix& w, int64_t t, int64_t b) {
   return w.subs.data() + w.sub_at(t, b);
@@ -93,7 +94,7 @@ inline float ScaleOf(const PackedMatrix& w, int64_t t, int64_t b, int64_t j) {
   return SupersOf(w, t, b)[j] * SubValue(w, SubsOf(w, t, b), j);
 }
 inline float MinOf(const PackedMatrix& w, int64_t t, int64_t b, int64_t j) {
-  return SupersOf(w, t, b)[kTile + j] * SubValue(w, SubsOf(w, t, b) + kTile * w.sub_bytes(), j);
+  return SupersOf(w, t, b)[kTile + j] * SubValue(w, SubsOf(w, t, b) + w.sub_set(), j);
 }
 
 // Matrix-product backend, for models packed afterwards. Both packed backends follow the
