@@ -167,6 +167,7 @@ nlohmann::json RunKernelBench(const KernelBenchOptions& o) {
 
   r["gemm"] = nlohmann::json::array();
   r["gemv"] = nlohmann::json::array();
+  std::vector<float> probe;  // the GEMVs' read-probe buffer, as large as their copies
   for (const Shape& s : shapes) {
     const int64_t max_m = ms.back();
     std::vector<float> x(static_cast<size_t>(max_m * s.k)), y(static_cast<size_t>(max_m * s.n));
@@ -246,15 +247,28 @@ nlohmann::json RunKernelBench(const KernelBenchOptions& o) {
             copies.push_back(kernels::Pack(raw));
             total += copies.back().bytes();
           }
-          const double tc = TimeIt([&] {
-            for (const auto& c : copies) kernels::MatMulPacked(x.data(), 1, c, y.data());
-          });
+          // Timed in turn with both read loops over as many bytes (the probe's, in the same
+          // seconds: on these machines the bandwidth of a run's minutes varies up to 2x).
+          probe.resize(std::max(probe.size(), total / sizeof(float)), 1.0f);
+          const size_t probe_n = total / sizeof(float);
+          const std::vector<double> tt = TimeAlternately(
+              {[&] {
+                 for (const auto& c : copies) kernels::MatMulPacked(x.data(), 1, c, y.data());
+               },
+               [&] { ReadPass(o.threads, probe.data(), probe_n, false); },
+               [&] { ReadPass(o.threads, probe.data(), probe_n, true); }},
+              1.2);
+          const double tc = tt[0];
           const double gbs = static_cast<double>(total) / tc / 1e9;
+          const double window_gbs =
+              static_cast<double>(probe_n * sizeof(float)) / std::min(tt[1], tt[2]) / 1e9;
           r["gemv"].push_back({{"dtype", DtypeName(traits.name)}, {"shape", s.name}, {"n", s.n},
                                {"k", s.k}, {"gbs", gbs}, {"copies", copies.size()},
                                {"packed_bytes", packed.bytes()}, {"file_bytes", bytes.size()},
                                {"weights_per_s", static_cast<double>(s.n * s.k) * copies.size() / tc},
-                               {"fraction_of_bandwidth", gbs / r["bandwidth_gbs"].get<double>()}});
+                               {"fraction_of_bandwidth", gbs / r["bandwidth_gbs"].get<double>()},
+                               {"window_bandwidth_gbs", window_gbs},
+                               {"window_fraction", gbs / window_gbs}});
         }
       }
     }
@@ -304,11 +318,16 @@ std::string FormatKernelBench(const nlohmann::json& r) {
     }
     out += "\n";
   }
-  out += "\nquantized GEMV (m = 1, over >= 256 MiB of distinct weights)\ndtype  shape           GB/s  of bandwidth  (packed bytes per matrix)\n";
+  out += "\nquantized GEMV (m = 1, over >= 256 MiB of distinct weights); of bandwidth: of the\n"
+         "run's probe; window: the read probe over as many bytes, timed in turn with the GEMV\n"
+         "dtype  shape           GB/s  of bandwidth  window GB/s  of window  (packed MB)\n";
   for (const auto& e : r["gemv"]) {
-    std::snprintf(line, sizeof(line), "%-6s %-13s %6.1f %8.0f%%      %.1f MB\n", e["dtype"].get<std::string>().c_str(),
-                  e["shape"].get<std::string>().c_str(), e["gbs"].get<double>(),
-                  100.0 * e["fraction_of_bandwidth"].get<double>(), e["packed_bytes"].get<double>() / 1e6);
+    std::snprintf(line, sizeof(line), "%-6s %-13s %6.1f %11.0f%% %12.1f %9.0f%%  %.1f\n",
+                  e["dtype"].get<std::string>().c_str(), e["shape"].get<std::string>().c_str(),
+                  e["gbs"].get<double>(), 100.0 * e["fraction_of_bandwidth"].get<double>(),
+                  e["window_bandwidth_gbs"].get<double>(),
+                  100.0 * e["window_fraction"].get<double>(),
+                  e["packed_bytes"].get<double>() / 1e6);
     out += line;
   }
   if (!r["end_to_end"].empty()) out += "\nend to end (speed of the deterministic kernels relative to --kernels blas)\n";

@@ -113,24 +113,28 @@ double MeasurePeakGflops(int threads) {
   return best;
 }
 
+void ReadPass(int threads, const float* buf, size_t n, bool prefetch) {
+  struct Ctx {
+    const float* buf;
+    size_t chunk;
+    bool prefetch;
+    volatile float sink;
+  } ctx{buf, n / static_cast<size_t>(threads), prefetch, 0.0f};
+  kernels::RunChunks(threads, threads, [](void* p, int64_t c) {
+    auto& x = *static_cast<Ctx*>(p);
+    const float* part = x.buf + x.chunk * static_cast<size_t>(c);
+    const float v = HWY_DYNAMIC_DISPATCH(ReadLoop)(part, x.chunk, x.prefetch);
+    if (c == 0) x.sink = v;
+  }, &ctx);
+}
+
 double MeasureBandwidthGbs(int threads, double* plain, double* prefetched) {
   const size_t n = size_t{256} << 20;  // 1 GiB of floats
   std::vector<float> buf(n, 1.0f);
   double best[2] = {0.0, 0.0};
   for (int rep = 0; rep < 6; ++rep) {  // plain and prefetching loops in turn, the best counts
-    struct Ctx {
-      const float* buf;
-      size_t chunk;
-      bool prefetch;
-      volatile float sink;
-    } ctx{buf.data(), n / static_cast<size_t>(threads), rep % 2 == 1, 0.0f};
     const double t0 = Now();
-    kernels::RunChunks(threads, threads, [](void* p, int64_t c) {
-      auto& x = *static_cast<Ctx*>(p);
-      const float* part = x.buf + x.chunk * static_cast<size_t>(c);
-      const float v = HWY_DYNAMIC_DISPATCH(ReadLoop)(part, x.chunk, x.prefetch);
-      if (c == 0) x.sink = v;
-    }, &ctx);
+    ReadPass(threads, buf.data(), n, rep % 2 == 1);
     const double gbs = static_cast<double>(n) * sizeof(float) / (Now() - t0) / 1e9;
     best[rep % 2] = std::max(best[rep % 2], gbs);
   }

@@ -17,5 +17,8 @@ double FmaBurst(int threads, int64_t iters);
 // Read bandwidth of a buffer far larger than the caches (GB/s): the better of a plain read loop
 // and one that prefetches ahead, whose own best figures go to *plain and *prefetched when given.
 double MeasureBandwidthGbs(int threads, double* plain = nullptr, double* prefetched = nullptr);
+// One pass of that read loop over buf[0, n), plain or prefetching, on `threads` threads (a
+// quarter-stream of each thread's share each): for timing the bandwidth in turn with a kernel.
+void ReadPass(int threads, const float* buf, size_t n, bool prefetch);
 
 }  // namespace sculpt::bench

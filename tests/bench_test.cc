@@ -49,6 +49,11 @@ TEST(Bench, KernelsJsonHasEveryFigure) {
   }
   ASSERT_FALSE(j["gemv"].empty());
   EXPECT_GT(j["gemv"][0]["gbs"].get<double>(), 0.0);
+  // the read probe timed in turn with the GEMV, and the GEMV's share of it
+  const double window = j["gemv"][0]["window_bandwidth_gbs"].get<double>();
+  EXPECT_GT(window, 0.0);
+  EXPECT_NEAR(j["gemv"][0]["window_fraction"].get<double>(),
+              j["gemv"][0]["gbs"].get<double>() / window, 1e-9);
   EXPECT_NE(j["gemv"][0]["dtype"], "f32");  // the GEMV figures are for quantized weights
   ASSERT_EQ(j["end_to_end"].size(), 2u);
   EXPECT_GT(j["end_to_end"][0]["deterministic_ms_per_step"].get<double>(), 0.0);
