@@ -73,9 +73,11 @@ std::vector<uint8_t> RandomWeights(GgmlType type, int64_t n, int64_t k, std::mt1
     if (type == GgmlType::kF32) {
       const float f = (byte(rng) - 128) / 128.0f;
       std::memcpy(p, &f, 4);
-    } else if (type == GgmlType::kQ8_0 || type == GgmlType::kQ4_0 || type == GgmlType::kQ4_K) {
+    } else if (type == GgmlType::kQ6_K) {
+      std::memcpy(p + 208, &scale, 2);  // d follows ql, qh and the 16 scales
+    } else {  // Q8_0, Q4_0: d first; Q4_K, Q5_K: d, then dmin
       std::memcpy(p, &scale, 2);
-      if (type == GgmlType::kQ4_K) std::memcpy(p + 2, &scale, 2);
+      if (type == GgmlType::kQ4_K || type == GgmlType::kQ5_K) std::memcpy(p + 2, &scale, 2);
     }
   }
   return w;
@@ -85,6 +87,39 @@ struct Shape {
   int64_t n, k;
   const char* name;
 };
+
+// Quantized GEMV over distinct copies adding up to >= 256 MiB, one product each, so the weights
+// come from memory as they would for a multi-gigabyte model, not from the L3 cache; timed in turn
+// with both read loops over as many bytes (the bandwidth of the same seconds: on these machines
+// it varies up to 2x within a run). `probe` is the read loops' buffer, grown as needed.
+nlohmann::json MeasureGemv(const Shape& s, const std::string& dtype,
+                           const kernels::WeightMatrix& raw, size_t file_bytes, const float* x,
+                           float* y, int threads, double bandwidth, std::vector<float>* probe) {
+  std::vector<kernels::PackedMatrix> copies;
+  size_t total = 0;
+  while (total < (size_t{256} << 20)) {
+    copies.push_back(kernels::Pack(raw));
+    total += copies.back().bytes();
+  }
+  const size_t probe_n = total / sizeof(float);
+  if (probe->size() < probe_n) probe->resize(probe_n, 1.0f);
+  const std::vector<double> t = TimeAlternately(
+      {[&] {
+         for (const auto& c : copies) kernels::MatMulPacked(x, 1, c, y);
+       },
+       [&] { ReadPass(threads, probe->data(), probe_n, false); },
+       [&] { ReadPass(threads, probe->data(), probe_n, true); }},
+      1.2);
+  const double gbs = static_cast<double>(total) / t[0] / 1e9;
+  const double window_gbs = static_cast<double>(probe_n * sizeof(float)) /
+                            std::min(t[1], t[2]) / 1e9;
+  return {{"dtype", dtype}, {"shape", s.name}, {"n", s.n}, {"k", s.k}, {"gbs", gbs},
+          {"copies", copies.size()}, {"packed_bytes", copies[0].bytes()},
+          {"file_bytes", file_bytes},
+          {"weights_per_s", static_cast<double>(s.n * s.k) * copies.size() / t[0]},
+          {"fraction_of_bandwidth", gbs / bandwidth}, {"window_bandwidth_gbs", window_gbs},
+          {"window_fraction", gbs / window_gbs}};
+}
 
 // One model, both backends: a diffusion model runs 16 denoising steps over a 32-token prompt and
 // a 96-token canvas (ms per step); a causal model decodes 64 tokens after a 32-token prompt.
@@ -239,38 +274,27 @@ nlohmann::json RunKernelBench(const KernelBenchOptions& o) {
         e["eigen_gflops"] = baseline[m].second;
         r["gemm"].push_back(e);
         if (m == 1 && type != GgmlType::kF32) {
-          // Distinct copies adding up to >= 256 MiB, one GEMV each, so the weights come from memory
-          // as they would for a multi-gigabyte model, not from the L3 cache.
-          std::vector<kernels::PackedMatrix> copies;
-          size_t total = 0;
-          while (total < (size_t{256} << 20)) {
-            copies.push_back(kernels::Pack(raw));
-            total += copies.back().bytes();
-          }
-          // Timed in turn with both read loops over as many bytes (the probe's, in the same
-          // seconds: on these machines the bandwidth of a run's minutes varies up to 2x).
-          probe.resize(std::max(probe.size(), total / sizeof(float)), 1.0f);
-          const size_t probe_n = total / sizeof(float);
-          const std::vector<double> tt = TimeAlternately(
-              {[&] {
-                 for (const auto& c : copies) kernels::MatMulPacked(x.data(), 1, c, y.data());
-               },
-               [&] { ReadPass(o.threads, probe.data(), probe_n, false); },
-               [&] { ReadPass(o.threads, probe.data(), probe_n, true); }},
-              1.2);
-          const double tc = tt[0];
-          const double gbs = static_cast<double>(total) / tc / 1e9;
-          const double window_gbs =
-              static_cast<double>(probe_n * sizeof(float)) / std::min(tt[1], tt[2]) / 1e9;
-          r["gemv"].push_back({{"dtype", DtypeName(traits.name)}, {"shape", s.name}, {"n", s.n},
-                               {"k", s.k}, {"gbs", gbs}, {"copies", copies.size()},
-                               {"packed_bytes", packed.bytes()}, {"file_bytes", bytes.size()},
-                               {"weights_per_s", static_cast<double>(s.n * s.k) * copies.size() / tc},
-                               {"fraction_of_bandwidth", gbs / r["bandwidth_gbs"].get<double>()},
-                               {"window_bandwidth_gbs", window_gbs},
-                               {"window_fraction", gbs / window_gbs}});
+          r["gemv"].push_back(MeasureGemv(s, DtypeName(traits.name), raw, bytes.size(),
+                                          x.data(), y.data(), o.threads,
+                                          r["bandwidth_gbs"].get<double>(), &probe));
         }
       }
+    }
+  }
+  // GEMV only for the other K types of common files (Q4_K_M keeps some tensors in Q6_K, Q5_K_M
+  // most in Q5_K), on the 8B shapes.
+  for (const Shape& s : shapes) {
+    if (s.k < 4096) continue;
+    std::vector<float> x(static_cast<size_t>(s.k)), y(static_cast<size_t>(s.n));
+    for (float& v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
+    for (GgmlType type : {GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+      const auto traits = *kernels::TraitsOf(static_cast<uint32_t>(type));
+      const auto bytes = RandomWeights(type, s.n, s.k, rng);
+      const kernels::WeightMatrix raw{type, bytes.data(), s.n, s.k,
+                                      s.k / traits.block_size * traits.type_size};
+      r["gemv"].push_back(MeasureGemv(s, DtypeName(traits.name), raw, bytes.size(),
+                                      x.data(), y.data(), o.threads,
+                                      r["bandwidth_gbs"].get<double>(), &probe));
     }
   }
   // The peak once more at the end: the machine's speed drifts, and the higher figure is the one a
