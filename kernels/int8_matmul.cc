@@ -542,19 +542,24 @@ SCULPT_AVX2 void MicroAvx2Nib(const QuantizedRows& x, int64_t i, const PackedMat
   for (int tt = 0; tt < T; ++tt) StoreTileAvx2<MR>(acc[tt], w, t + tt, y, ldy);
 }
 
+template <int MR, int T, bool kNib, bool kMin>
+SCULPT_AVX2 void TilesAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix& w, int64_t t,
+                           float* y, int64_t ldy) {
+  if constexpr (kNib) {
+    MicroAvx2Nib<MR, T, kMin>(x, i, w, t, y, ldy);
+  } else {
+    MicroAvx2<MR, T, kMin>(x, i, w, t, y, ldy);
+  }
+}
+
 // One row group over tiles [n0, n1): T tiles at a time, then single tiles.
 template <int MR, bool kNib, bool kMin>
 SCULPT_AVX2 void GroupAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix& w, int64_t n0,
                            int64_t n1, float* y, int64_t ldy) {
   constexpr int T = Avx2Tiles(MR);
   int64_t t = n0;
-  if constexpr (kNib) {
-    for (; t + T <= n1; t += T) MicroAvx2Nib<MR, T, kMin>(x, i, w, t, y, ldy);
-    for (; t < n1; ++t) MicroAvx2Nib<MR, 1, kMin>(x, i, w, t, y, ldy);
-  } else {
-    for (; t + T <= n1; t += T) MicroAvx2<MR, T, kMin>(x, i, w, t, y, ldy);
-    for (; t < n1; ++t) MicroAvx2<MR, 1, kMin>(x, i, w, t, y, ldy);
-  }
+  for (; t + T <= n1; t += T) TilesAvx2<MR, T, kNib, kMin>(x, i, w, t, y, ldy);
+  for (; t < n1; ++t) TilesAvx2<MR, 1, kNib, kMin>(x, i, w, t, y, ldy);
 }
 
 template <bool kNib, bool kMin>
