@@ -40,7 +40,7 @@ StatusOr<kernels::WeightMatrix> Matrix(const gguf::File& f, const std::string& n
   if (!traits->matmul_supported) {
     return Unimplemented("tensor '{}' has type {}, which Sculpt cannot multiply yet (supported: "
                          "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, "
-                         "Q6_K)", name, traits->name);
+                         "Q6_K, IQ4_NL, IQ4_XS)", name, traits->name);
   }
   return kernels::WeightMatrix{t->type, t->data, rows, cols,
                                cols / traits->block_size * traits->type_size};

@@ -7,8 +7,8 @@
 //   kI4:                  q      [K][kTile/2] bytes: byte j holds row j (low nibble) and row
 //                         j + kTile/2 (high nibble), q in 0..15, w = scale * (q - offset) (- min);
 //                         scales as kI8
-//   kU8Quads:             u      [K/4][kTile][4] bytes, u = q + offset (Q8_0 +128, Q6_K +32,
-//                         Q5_0 +16, Q5_1 / Q5_K 0), for the int8-activation kernels
+//   kU8Quads:             u      [K/4][kTile][4] bytes, u = q + offset (Q8_0 +128, IQ4 +127,
+//                         Q6_K +32, Q5_0 +16, Q5_1 / Q5_K 0), for the int8-activation kernels
 //                         (kernels/int8_matmul.h); scales as kI8
 //   kU4Quads:             u      [K/8][kTile][4] bytes: byte (j, i) holds k + i (low nibble) and
 //                         k + 4 + i (high nibble) of row j, u = q + offset (Q4_0 +8, Q3_K +4,
@@ -16,10 +16,11 @@
 // A quantized weight is w = scale * q (- min): exactly the float operations of ggml's
 // dequantize_row_* for Q8_0, Q4_0 (q - 8 stored), Q5_0 (q - 16 stored), Q4_1 and Q5_1 (scale = d,
 // min = -m: d q - (-m) rounds as d q + m), Q2_K, Q4_K and Q5_K (scale = d*sc, min = dmin*m),
-// Q3_K (q in -4..3, scale = d*(sc-32)) and Q6_K (q - 32 stored, scale = d*sc), so packed values
+// Q3_K (q in -4..3, scale = d*(sc-32)), Q6_K (q - 32 stored, scale = d*sc), IQ4_NL (q the level,
+// scale = d) and IQ4_XS (q the level, scale = d*(ls-32)), so packed values
 // equal Dequantize() bit for bit. The types of at most 4 bits
 // use kI4 (offset -least q: Q4_0 8, Q3_K 4, the others 0): half the bytes, the same arithmetic;
-// the 5-, 6- and 8-bit ones kI8.
+// the 5-, 6- and 8-bit ones and the IQ4 levels kI8.
 #pragma once
 
 #include <cstdint>

@@ -27,6 +27,8 @@ std::optional<TypeTraits> TraitsOf(uint32_t type_id) {
     case GgmlType::kQ5_K: return TypeTraits{"Q5_K", 256, 176, true};
     case GgmlType::kQ6_K: return TypeTraits{"Q6_K", 256, 210, true};
     case GgmlType::kQ8_K: return TypeTraits{"Q8_K", 256, 292, false};
+    case GgmlType::kIQ4_NL: return TypeTraits{"IQ4_NL", 32, 18, true};
+    case GgmlType::kIQ4_XS: return TypeTraits{"IQ4_XS", 256, 136, true};
     case GgmlType::kI8: return TypeTraits{"I8", 1, 1, false};
     case GgmlType::kI16: return TypeTraits{"I16", 1, 2, false};
     case GgmlType::kI32: return TypeTraits{"I32", 1, 4, false};
@@ -42,7 +44,7 @@ std::string TypeName(uint32_t type_id) {
   static constexpr const char* kOther[] = {
       nullptr,   nullptr,  nullptr,   nullptr, "Q4_2",  "Q4_3",   nullptr, nullptr,  nullptr,
       nullptr,   nullptr,  nullptr,   nullptr, nullptr, nullptr,  nullptr, "IQ2_XXS", "IQ2_XS",
-      "IQ3_XXS", "IQ1_S",  "IQ4_NL",  "IQ3_S", "IQ2_S", "IQ4_XS", nullptr, nullptr,  nullptr,
+      "IQ3_XXS", "IQ1_S",  nullptr,   "IQ3_S", "IQ2_S", nullptr,  nullptr, nullptr,  nullptr,
       nullptr,   nullptr,  "IQ1_M",   nullptr, "Q4_0_4_4", "Q4_0_4_8", "Q4_0_8_8", "TQ1_0",
       "TQ2_0",   "IQ4_NL_4_4", "IQ4_NL_4_8", "IQ4_NL_8_8", "MXFP4"};
   if (type_id < std::size(kOther) && kOther[type_id] != nullptr) return kOther[type_id];
@@ -118,6 +120,9 @@ std::optional<BlockForm> BlockFormOf(GgmlType type) {
     case GgmlType::kQ4_K: return BlockForm{32, true, 0, 4};
     case GgmlType::kQ5_K: return BlockForm{32, true, 0, 5};
     case GgmlType::kQ6_K: return BlockForm{16, false, -32, 6};
+    // the non-uniform 4-bit types as bytes of their levels (-127..113), multiplied as Q8_0
+    case GgmlType::kIQ4_NL: return BlockForm{kQK, false, -127, 8};
+    case GgmlType::kIQ4_XS: return BlockForm{32, false, -127, 8};
     default: return std::nullopt;
   }
 }
@@ -128,6 +133,14 @@ uint16_t LoadU16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] <
 
 // An integer sub-scale (|v| <= 128) as half-precision bits: exact.
 uint16_t Sub(int v) { return FloatToHalf(static_cast<float>(v)); }
+// The 32 values of an IQ4 block from its 16 bytes of indices: low nibbles first, as Q4_0.
+void Iq4Levels(const uint8_t* qs, int8_t* q) {
+  for (int i = 0; i < kQK / 2; ++i) {
+    q[i] = kIq4Levels[qs[i] & 0xF];
+    q[i + kQK / 2] = kIq4Levels[qs[i] >> 4];
+  }
+}
+
 // -h for half-precision bits h: the sign bit flipped, exact (Q4_1 / Q5_1 mins).
 uint16_t Negated(uint16_t h) { return static_cast<uint16_t>(h ^ 0x8000u); }
 
@@ -215,6 +228,20 @@ void DecodeOne(GgmlType type, const uint8_t* src, int8_t* q, BlockScales* bs) {
           put(at + 64, ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
           put(at + 96, ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
         }
+      }
+      return;
+    }
+    case GgmlType::kIQ4_NL:
+      scale[0] = LoadU16(src);
+      Iq4Levels(src + 2, q);
+      return;
+    case GgmlType::kIQ4_XS: {  // 8 sub-blocks of 32: (d (ls - 32)) level
+      bs->d = HalfToFloat(LoadU16(src));
+      const uint16_t high = LoadU16(src + 2);
+      for (int s = 0; s < 8; ++s) {
+        const int ls = ((src[4 + s / 2] >> (4 * (s % 2))) & 0xF) | (((high >> (2 * s)) & 3) << 4);
+        scale[s] = Sub(ls - 32);
+        Iq4Levels(src + 8 + 16 * s, q + 32 * s);
       }
       return;
     }

@@ -25,6 +25,8 @@ enum class GgmlType : uint32_t {
   kQ5_K = 13,
   kQ6_K = 14,
   kQ8_K = 15,
+  kIQ4_NL = 20,
+  kIQ4_XS = 23,
   kI8 = 24,
   kI16 = 25,
   kI32 = 26,
@@ -104,7 +106,23 @@ struct BlockQ6_K {
   int8_t scales[kQK_K / 16];
   uint16_t d;
 };
+// The 16 levels of IQ4_NL and IQ4_XS (ggml's kvalues_iq4nl): a 4-bit index selects one, so the
+// values are non-uniform, denser near zero.
+inline constexpr int8_t kIq4Levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                          1,    13,   25,  38,  53,  69,  89,  113};
+struct BlockIQ4_NL {  // w = d * kIq4Levels[i], i the nibbles laid out as Q4_0's
+  uint16_t d;
+  uint8_t qs[kQK / 2];
+};
+struct BlockIQ4_XS {  // 8 sub-blocks of 32: w = (d * (ls - 32)) * kIq4Levels[i], 6-bit ls
+  uint16_t d;
+  uint16_t scales_h;            // bits 4-5 of sub-block j's ls at bits 2j, 2j + 1
+  uint8_t scales_l[kQK_K / 64];  // bits 0-3 of ls: sub-block j in byte j / 2, nibble j % 2
+  uint8_t qs[kQK_K / 2];         // sub-block j: 16 bytes, indices as IQ4_NL's
+};
 static_assert(sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockIQ4_NL) == 18);
+static_assert(sizeof(BlockIQ4_XS) == 136);
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_1) == 20);
 static_assert(sizeof(BlockQ5_0) == 22);

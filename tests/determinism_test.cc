@@ -96,7 +96,10 @@ std::vector<uint8_t> RandomWeights(GgmlType type, int64_t n, int64_t k, std::mt1
         std::memcpy(w.data() + base, &h, 2);
         break;
       }
-      case GgmlType::kQ8_0: case GgmlType::kQ4_0: case GgmlType::kQ5_0: half_at(base); break;
+      case GgmlType::kQ8_0: case GgmlType::kQ4_0: case GgmlType::kQ5_0: case GgmlType::kIQ4_NL:
+      case GgmlType::kIQ4_XS:
+        half_at(base);
+        break;
       case GgmlType::kQ4_1: case GgmlType::kQ5_1: case GgmlType::kQ4_K: case GgmlType::kQ5_K:
         half_at(base);
         half_at(base + 2);
@@ -160,6 +163,7 @@ TEST(Determinism, PackedMatMulEqualsReference) {
       {GgmlType::kQ6_K, 19, 256}, {GgmlType::kQ4_0, 100, 64}, {GgmlType::kQ8_0, 130, 64},
       {GgmlType::kQ4_1, 23, 96}, {GgmlType::kQ5_0, 18, 64}, {GgmlType::kQ5_1, 35, 128},
       {GgmlType::kQ5_K, 20, 512}, {GgmlType::kQ2_K, 22, 256}, {GgmlType::kQ3_K, 17, 512},
+      {GgmlType::kIQ4_NL, 19, 96}, {GgmlType::kIQ4_XS, 24, 512},
       {GgmlType::kF32, 72, 40}};  // several tiles: the multi-tile path for small batches
   for (const auto& s : shapes) {
     SCOPED_TRACE(kernels::TypeName(static_cast<uint32_t>(s.type)) + " n=" + std::to_string(s.n));
@@ -320,7 +324,7 @@ TEST(Determinism, MatMulRowsIgnoreBatchThreadsAndTarget) {
       {GgmlType::kF32, 530, 1100}, {GgmlType::kQ4_K, 70, 1280}, {GgmlType::kQ6_K, 40, 512},
       {GgmlType::kQ8_0, 600, 128}, {GgmlType::kQ4_1, 37, 160}, {GgmlType::kQ5_0, 45, 96},
       {GgmlType::kQ5_1, 21, 64}, {GgmlType::kQ5_K, 50, 768}, {GgmlType::kQ2_K, 33, 512},
-      {GgmlType::kQ3_K, 40, 256},
+      {GgmlType::kQ3_K, 40, 256}, {GgmlType::kIQ4_NL, 35, 160}, {GgmlType::kIQ4_XS, 45, 768},
       // K > 4096 is walked in blocks with partial sums parked in y (a short last block), here
       // over two column blocks (f32) and in whole quantization blocks (Q8_0)
       {GgmlType::kF32, 140, 4200}, {GgmlType::kQ8_0, 40, 4224}};
@@ -340,6 +344,7 @@ TEST(Determinism, MatMulRowsIgnoreBatchAtEveryRowGroupHeight) {
       {GgmlType::kF32, 72, 40}, {GgmlType::kF16, 72, 40}, {GgmlType::kBF16, 72, 40},
       {GgmlType::kQ8_0, 72, 64}, {GgmlType::kQ4_0, 72, 64}, {GgmlType::kQ4_K, 72, 256},
       {GgmlType::kQ5_K, 72, 256}, {GgmlType::kQ2_K, 72, 256},  // bytes with mins
+      {GgmlType::kIQ4_XS, 72, 256},
       {GgmlType::kF32, 530, 1100}};
   std::vector<int64_t> batches;
   for (int64_t m = 2; m <= 30; ++m) batches.push_back(m);
@@ -405,7 +410,7 @@ TEST(Determinism, Int8MatMulIsCloseToTheFloatContract) {
       {GgmlType::kQ8_0, 70, 256}, {GgmlType::kQ4_0, 50, 512}, {GgmlType::kQ4_K, 33, 512},
       {GgmlType::kQ6_K, 40, 256}, {GgmlType::kQ4_1, 30, 256}, {GgmlType::kQ5_0, 41, 256},
       {GgmlType::kQ5_1, 36, 256}, {GgmlType::kQ5_K, 29, 512}, {GgmlType::kQ2_K, 31, 512},
-      {GgmlType::kQ3_K, 26, 256}};
+      {GgmlType::kQ3_K, 26, 256}, {GgmlType::kIQ4_NL, 27, 256}, {GgmlType::kIQ4_XS, 38, 512}};
   for (const auto& s : shapes) {
     SCOPED_TRACE(kernels::TypeName(static_cast<uint32_t>(s.type)));
     const auto bytes = RandomWeights(s.type, s.n, s.k, rng);

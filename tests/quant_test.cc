@@ -207,7 +207,52 @@ TEST(Dequantize, Q6_K) {
   EXPECT_EQ(y[255], 16 * 18.0f);
 }
 
+// ggml's kvalues_iq4nl, written out here rather than taken from the header, so that a wrong entry
+// there fails.
+constexpr int kLevels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+TEST(Dequantize, IQ4_NL) {
+  BlockIQ4_NL b[2];
+  b[0].d = 0x3800;  // 0.5
+  b[1].d = 0xC000;  // -2
+  for (int i = 0; i < 16; ++i) {
+    b[0].qs[i] = static_cast<uint8_t>(i | ((15 - i) << 4));  // indices 0..15, then 15..0
+    b[1].qs[i] = static_cast<uint8_t>(((i * 7) % 16) | (((i * 3) % 16) << 4));
+  }
+  std::vector<float> y(64);
+  Dequantize(GgmlType::kIQ4_NL, b, 64, y.data());
+  for (int i = 0; i < 16; ++i) {
+    EXPECT_EQ(y[i], 0.5f * kLevels[i]) << i;
+    EXPECT_EQ(y[16 + i], 0.5f * kLevels[15 - i]) << i;
+    EXPECT_EQ(y[32 + i], -2.0f * kLevels[(i * 7) % 16]) << i;
+    EXPECT_EQ(y[48 + i], -2.0f * kLevels[(i * 3) % 16]) << i;
+  }
+}
+
+TEST(Dequantize, IQ4_XS) {
+  BlockIQ4_XS b;
+  b.d = 0x3400;  // 0.25
+  // Sub-block s's 6-bit scale: bits 0-3 from scales_l[s / 2] (low nibble for even s), bits 4-5
+  // from scales_h at bit 2 s; minus 32.
+  const int ls[8] = {0, 63, 32, 31, 17, 48, 5, 40};
+  b.scales_h = 0;
+  for (int s = 0; s < 8; ++s) b.scales_h = static_cast<uint16_t>(b.scales_h | ((ls[s] >> 4) << (2 * s)));
+  for (int j = 0; j < 4; ++j) b.scales_l[j] = static_cast<uint8_t>((ls[2 * j] & 15) | ((ls[2 * j + 1] & 15) << 4));
+  for (int i = 0; i < 128; ++i) b.qs[i] = static_cast<uint8_t>((i % 16) | (((i + 5) % 16) << 4));
+  std::vector<float> y(256);
+  Dequantize(GgmlType::kIQ4_XS, &b, 256, y.data());
+  for (int s = 0; s < 8; ++s) {
+    const float dl = 0.25f * static_cast<float>(ls[s] - 32);
+    for (int i = 0; i < 16; ++i) {
+      EXPECT_EQ(y[32 * s + i], dl * static_cast<float>(kLevels[i])) << s << " " << i;
+      EXPECT_EQ(y[32 * s + 16 + i], dl * static_cast<float>(kLevels[(i + 5) % 16])) << s << " " << i;
+    }
+  }
+}
+
 TEST(Traits, KnowsLayoutsAndNamesTheRest) {
+  EXPECT_EQ(TraitsOf(20)->type_size, 18);   // IQ4_NL
+  EXPECT_EQ(TraitsOf(23)->type_size, 136);  // IQ4_XS
   EXPECT_EQ(TraitsOf(12)->type_size, 144);
   EXPECT_EQ(TraitsOf(30)->name, "BF16");
   EXPECT_FALSE(TraitsOf(16).has_value());

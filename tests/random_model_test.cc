@@ -117,7 +117,8 @@ StatusOr<std::vector<float>> LogitsWith(const char* kernels_name, const fs::path
 TEST(RandomModelTypes, QuantizedModelsEqualTheirDequantizedCopies) {
   const fs::path dir = fs::temp_directory_path() / "sculpt-random-types";
   fs::create_directories(dir);
-  for (const std::string type : {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q5_k"}) {
+  for (const std::string type : {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q5_k",
+                                 "iq4_nl", "iq4_xs"}) {
     SCOPED_TRACE(type);
     const fs::path file = dir / (type + ".gguf"), copy = dir / (type + ".f32.gguf");
     std::string out;

@@ -2,8 +2,8 @@
 // on shapes no shipped model has (e.g. the 91M-parameter shape of issue 8's llama.cpp figures).
 // The tokenizer metadata is copied from another GGUF (--vocab-from), so text prompts work.
 // Weights: N(0, 0.02) from a fixed seed; norms 1. Types F32, F16, Q8_0 and Q4_0 (quantized with
-// ggml's reference rounding), Q4_1, Q5_0, Q5_1, Q2_K, Q3_K and Q5_K (nearest levels of a simple
-// min/max fit).
+// ggml's reference rounding), Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q5_K, IQ4_NL and IQ4_XS (nearest
+// levels of a simple min/max fit).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
@@ -148,6 +148,70 @@ std::vector<uint8_t> QuantizeQ5_K(const std::vector<float>& x) {
   return out;
 }
 
+// The index of the IQ4 level nearest to v (ties to the lower level).
+int NearestIq4(float v) {
+  int best = 0;
+  for (int i = 1; i < 16; ++i) {
+    if (std::fabs(kernels::kIq4Levels[i] - v) < std::fabs(kernels::kIq4Levels[best] - v)) best = i;
+  }
+  return best;
+}
+
+// One IQ4 block's 16 index bytes for the 32 values at v with step dl (indices 8, level 1, when dl
+// is 0), low nibbles first.
+void PutIq4Indices(const float* v, float dl, std::vector<uint8_t>& out) {
+  const float inv = dl != 0.0f ? 1.0f / dl : 0.0f;
+  for (int i = 0; i < 16; ++i) {
+    const int lo = dl != 0.0f ? NearestIq4(v[i] * inv) : 8;
+    const int hi = dl != 0.0f ? NearestIq4(v[i + 16] * inv) : 8;
+    out.push_back(static_cast<uint8_t>(lo | (hi << 4)));
+  }
+}
+
+// The value of largest magnitude among v[0, n), with its sign.
+float SignedMax(const float* v, int n) {
+  float m = 0.0f;
+  for (int i = 0; i < n; ++i) m = std::fabs(v[i]) > std::fabs(m) ? v[i] : m;
+  return m;
+}
+
+// IQ4_NL (w = d level, 32-value blocks) and IQ4_XS (super-blocks of 256: d and a 6-bit signed
+// scale ls - 32 per 32 values). Each block's value of largest magnitude maps to level -127 (ggml's
+// first guess; it then searches nearby scales, which a speed model does not need).
+std::vector<uint8_t> QuantizeIq4(const std::vector<float>& x, GgmlType type) {
+  std::vector<uint8_t> out;
+  if (type == GgmlType::kIQ4_NL) {
+    for (size_t b = 0; b < x.size(); b += 32) {
+      const float d = kernels::HalfToFloat(kernels::FloatToHalf(SignedMax(x.data() + b, 32) / -127.0f));
+      PutHalf(out, d);
+      PutIq4Indices(x.data() + b, d, out);
+    }
+    return out;
+  }
+  for (size_t b = 0; b < x.size(); b += 256) {
+    const float* v = x.data() + b;
+    float want[8], top = 0.0f;  // each sub-block's own step, and the largest
+    for (int s = 0; s < 8; ++s) {
+      want[s] = SignedMax(v + 32 * s, 32) / -127.0f;
+      top = std::fabs(want[s]) > std::fabs(top) ? want[s] : top;
+    }
+    const float d = kernels::HalfToFloat(kernels::FloatToHalf(top / -32.0f));
+    int ls[8];
+    uint16_t high = 0;
+    for (int s = 0; s < 8; ++s) {
+      const int l = d != 0.0f ? std::clamp(static_cast<int>(std::lround(want[s] / d)), -32, 31) : 0;
+      ls[s] = l + 32;
+      high = static_cast<uint16_t>(high | ((ls[s] >> 4) << (2 * s)));
+    }
+    PutHalf(out, d);
+    out.push_back(static_cast<uint8_t>(high));
+    out.push_back(static_cast<uint8_t>(high >> 8));
+    for (int j = 0; j < 4; ++j) out.push_back(static_cast<uint8_t>((ls[2 * j] & 0xF) | ((ls[2 * j + 1] & 0xF) << 4)));
+    for (int s = 0; s < 8; ++s) PutIq4Indices(v + 32 * s, d * static_cast<float>(ls[s] - 32), out);
+  }
+  return out;
+}
+
 // The inverse of kernels::K2Bits: the 2-bit field of value e in a Q2_K / Q3_K super-block.
 void PutTwoBits(uint8_t* qs, int e, int v) {
   qs[32 * (e / 128) + e % 32] |= static_cast<uint8_t>((v & 3) << (2 * (e % 128 / 32)));
@@ -225,10 +289,10 @@ int main(int argc, char** argv) {
   app.add_option("--n-head-kv", n_head_kv, "default: n-head")->check(CLI::Range(1, 256));
   app.add_option("--n-ff", n_ff)->capture_default_str()->check(CLI::Range(32, 65536));
   app.add_option("--n-ctx", n_ctx)->capture_default_str()->check(CLI::Range(16, 1 << 20));
-  app.add_option("--type", type, "f32, f16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k or q5_k "
-                 "(matrices; norms stay f32)")
+  app.add_option("--type", type, "f32, f16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q5_k, "
+                 "iq4_nl or iq4_xs (matrices; norms stay f32)")
       ->check(CLI::IsMember({"f32", "f16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k",
-                             "q5_k"}))
+                             "q5_k", "iq4_nl", "iq4_xs"}))
       ->capture_default_str();
   app.add_option("--seed", seed)->capture_default_str();
   app.add_option("--vocab-from", vocab_from, "GGUF whose tokenizer metadata (and vocabulary size) to use")->required();
@@ -243,7 +307,7 @@ int main(int argc, char** argv) {
   if (type != "f32" && type != "f16" && (n_embd % 32 != 0 || n_ff % 32 != 0)) {
     return Fail("quantized types need n-embd and n-ff divisible by 32");
   }
-  if (type.back() == 'k' && (n_embd % 256 != 0 || n_ff % 256 != 0)) {
+  if ((type.back() == 'k' || type == "iq4_xs") && (n_embd % 256 != 0 || n_ff % 256 != 0)) {
     return Fail(type + " needs n-embd and n-ff divisible by 256");
   }
   auto vocab = gguf::File::Open(vocab_from);
@@ -279,6 +343,8 @@ int main(int argc, char** argv) {
                      : type == "q5_1" ? GgmlType::kQ5_1
                      : type == "q2_k" ? GgmlType::kQ2_K
                      : type == "q3_k" ? GgmlType::kQ3_K
+                     : type == "iq4_nl" ? GgmlType::kIQ4_NL
+                     : type == "iq4_xs" ? GgmlType::kIQ4_XS
                                       : GgmlType::kQ5_K;
   auto matrix = [&](const std::string& name, int64_t cols, int64_t rows) {
     std::vector<float> x(static_cast<size_t>(cols * rows));
@@ -295,7 +361,8 @@ int main(int argc, char** argv) {
     } else if (mt == GgmlType::kQ8_0 || mt == GgmlType::kQ4_0) {
       bytes = mt == GgmlType::kQ8_0 ? QuantizeQ8_0(x) : QuantizeQ4_0(x);
     } else {
-      bytes = mt == GgmlType::kQ5_K                               ? QuantizeQ5_K(x)
+      bytes = mt == GgmlType::kIQ4_NL || mt == GgmlType::kIQ4_XS ? QuantizeIq4(x, mt)
+              : mt == GgmlType::kQ5_K                               ? QuantizeQ5_K(x)
               : mt == GgmlType::kQ2_K || mt == GgmlType::kQ3_K ? QuantizeQ2_3K(x, mt)
                                                                  : QuantizeBlocks32(x, mt);
     }
