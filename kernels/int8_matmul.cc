@@ -147,6 +147,20 @@ inline void PrefetchScales(const PackedMatrix& w, int64_t t, int64_t b, int64_t 
                 w.scale_sets() * kTile * f, skip);
 }
 
+// What a weight byte of the int8 kernels holds: one value (kU8Quads), two nibbles (kU4Quads), or
+// two nibbles that index the IQ4 levels (kU4Quads with PackedMatrix::levels).
+constexpr int kBytes = 0, kNibbles = 1, kLevelNibbles = 2;
+
+// The 16 IQ4 levels plus `offset`, as the bytes of the table that the kernels' byte shuffles look
+// level indices up in (offset 127: unsigned for vpdpbusd; 0: the signed levels), repeated in
+// each 16-byte lane of a 64-byte vector (the shuffles look up within lanes).
+struct LevelTable {
+  alignas(64) uint8_t bytes[64];
+  explicit LevelTable(int32_t offset) {
+    for (int i = 0; i < 64; ++i) bytes[i] = static_cast<uint8_t>(kIq4Levels[i % 16] + offset);
+  }
+};
+
 }  // namespace
 
 // ---- AVX-512 VNNI ------------------------------------------------------------------------------
@@ -174,12 +188,12 @@ struct GroupX {
 // Row heights of the VNNI kernel's groups: up to 14 rows x 2 tiles for byte weights (28
 // accumulators, 2 weight vectors, one broadcast), 12 x 2 for nibbles (2 more registers for the high
 // and low halves).
-template <bool kNib>
+template <int kNib>
 constexpr int kTopRows = kNib ? 12 : 14;
 
 // Tiles per call for a group of mr rows: as many as the registers allow (bytes: mr x T accumulators
 // + T weight vectors + a broadcast; nibbles: two vectors per weight tile).
-template <bool kNib>
+template <int kNib>
 constexpr int VnniTiles(int mr) {
   return kNib ? (mr >= 6 ? 2 : 4) : (mr >= 10 ? 2 : mr >= 8 ? 3 : 4);
 }
@@ -258,7 +272,7 @@ SCULPT_VNNI inline __m512 ScaleVnni(const PackedMatrix& w, int64_t t, int64_t b,
 
 // MR rows x T tiles (from tile t) over all of K: a block's integer sums in registers, then its
 // float part added to the float sums (FloatSums).
-template <int MR, int T, bool kNib, bool kMin>
+template <int MR, int T, int kNib, bool kMin>
 SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, float* y,
                            int64_t ldy) {
   const int64_t K = w.cols, B = w.block, nb = K / B;
@@ -266,12 +280,13 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
   _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r)
     _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) acc.Set(r, tt, _mm512_setzero_ps());
   const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i levels = _mm512_load_si512(LevelTable(w.offset).bytes);
   const int32_t* xq = reinterpret_cast<const int32_t*>(x.q);
   for (int64_t b = 0; b < nb; ++b) {
     __m512i is[MR][T];
     _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r)
       _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) is[r][tt] = _mm512_setzero_si512();
-    if constexpr (kNib) {
+    if constexpr (kNib != kBytes) {
       for (int64_t k = b * B; k < (b + 1) * B; k += 8) {
         __m512i lo[T], hi[T];
         _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
@@ -280,6 +295,10 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
           const __m512i v = _mm512_loadu_si512(base);
           lo[tt] = _mm512_and_si512(v, low4);
           hi[tt] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+          if constexpr (kNib == kLevelNibbles) {  // indices -> level + offset
+            lo[tt] = _mm512_shuffle_epi8(levels, lo[tt]);
+            hi[tt] = _mm512_shuffle_epi8(levels, hi[tt]);
+          }
         }
         const int32_t* xk = xq + (k / 4) * MR;
         _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r) {
@@ -335,7 +354,7 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
 }
 
 // One row group over tiles [n0, n1): T tiles at a time, then single tiles.
-template <int MR, int T, bool kNib, bool kMin>
+template <int MR, int T, int kNib, bool kMin>
 SCULPT_VNNI void GroupVnni(const GroupX& x, const PackedMatrix& w, int64_t n0, int64_t n1, float* y,
                            int64_t ldy) {
   int64_t t = n0;
@@ -343,7 +362,7 @@ SCULPT_VNNI void GroupVnni(const GroupX& x, const PackedMatrix& w, int64_t n0, i
   for (; t < n1; ++t) MicroVnni<MR, 1, kNib, kMin>(x, w, t, y, ldy);
 }
 
-template <bool kNib, bool kMin>
+template <int kNib, bool kMin>
 SCULPT_VNNI void AllVnni(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
                          int64_t ldy) {
   const int64_t nc = TilesPerBlock(w), K = w.cols, nb = K / w.block, m = x.m;
@@ -365,10 +384,11 @@ SCULPT_VNNI void AllVnni(const QuantizedRows& x, const PackedMatrix& w, int64_t 
 void IntTilesVnni(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
                   int64_t ldy) {
   const bool nib = w.format == PanelFormat::kU4Quads;
-  if (nib && w.has_min) return AllVnni<true, true>(x, w, t0, t1, y, ldy);
-  if (nib) return AllVnni<true, false>(x, w, t0, t1, y, ldy);
-  if (w.has_min) return AllVnni<false, true>(x, w, t0, t1, y, ldy);
-  return AllVnni<false, false>(x, w, t0, t1, y, ldy);
+  if (nib && w.levels) return AllVnni<kLevelNibbles, false>(x, w, t0, t1, y, ldy);
+  if (nib && w.has_min) return AllVnni<kNibbles, true>(x, w, t0, t1, y, ldy);
+  if (nib) return AllVnni<kNibbles, false>(x, w, t0, t1, y, ldy);
+  if (w.has_min) return AllVnni<kBytes, true>(x, w, t0, t1, y, ldy);
+  return AllVnni<kBytes, false>(x, w, t0, t1, y, ldy);
 }
 
 bool CpuHasVnni() {
@@ -499,8 +519,11 @@ SCULPT_AVX2 void MicroAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix
 
 // Nibble weights: vpmaddubsw multiplies the unsigned nibbles by x's signed bytes and adds pairs
 // into int16 (a column's low and high nibble pairs together: at most 4 x 15 x 127 = 7620, no
-// saturation), vpmaddwd by ones adds those pairs into one int32 lane per column.
-template <int MR, int T, bool kMin>
+// saturation), vpmaddwd by ones adds those pairs into one int32 lane per column. With kLevels
+// the nibbles index the IQ4 levels: looked up as signed bytes (-127..113) and multiplied as the
+// byte kernel does (|q| times x with q's sign; the low and high pairs widened apart, since
+// together they could reach 4 x 127 x 127).
+template <int MR, int T, bool kMin, bool kLevels>
 SCULPT_AVX2 void MicroAvx2Nib(const QuantizedRows& x, int64_t i, const PackedMatrix& w, int64_t t,
                               float* y, int64_t ldy) {
   const int64_t K = w.cols, B = w.block, nb = K / B;
@@ -509,6 +532,7 @@ SCULPT_AVX2 void MicroAvx2Nib(const QuantizedRows& x, int64_t i, const PackedMat
   for (int tt = 0; tt < T; ++tt)
     for (int r = 0; r < MR; ++r) acc[tt][r][0] = acc[tt][r][1] = _mm256_setzero_ps();
   const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  const __m256i levels = _mm256_load_si256(Ptr<__m256i>(LevelTable(0).bytes));
   for (int64_t b = 0; b < nb; ++b) {
     __m256i is[T][MR][2];
     for (int tt = 0; tt < T; ++tt)
@@ -522,38 +546,53 @@ SCULPT_AVX2 void MicroAvx2Nib(const QuantizedRows& x, int64_t i, const PackedMat
           const __m256i v = _mm256_loadu_si256(Ptr<__m256i>(base + h * 32));
           lo[h] = _mm256_and_si256(v, low4);
           hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+          if constexpr (kLevels) {
+            lo[h] = _mm256_shuffle_epi8(levels, lo[h]);
+            hi[h] = _mm256_shuffle_epi8(levels, hi[h]);
+          }
         }
         for (int r = 0; r < MR; ++r) {
           const __m256i xa = _mm256_set1_epi32(XQuad(xq, K, r, k));
           const __m256i xb = _mm256_set1_epi32(XQuad(xq, K, r, k + 4));
           for (int h = 0; h < 2; ++h) {
-            const __m256i pairs =
-                _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], xa), _mm256_maddubs_epi16(hi[h], xb));
-            is[tt][r][h] = _mm256_add_epi32(is[tt][r][h], _mm256_madd_epi16(pairs, ones));
+            __m256i sums;
+            if constexpr (kLevels) {
+              const __m256i pa =
+                  _mm256_maddubs_epi16(_mm256_abs_epi8(lo[h]), _mm256_sign_epi8(xa, lo[h]));
+              const __m256i pb =
+                  _mm256_maddubs_epi16(_mm256_abs_epi8(hi[h]), _mm256_sign_epi8(xb, hi[h]));
+              sums = _mm256_add_epi32(_mm256_madd_epi16(pa, ones), _mm256_madd_epi16(pb, ones));
+            } else {
+              const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], xa),
+                                                     _mm256_maddubs_epi16(hi[h], xb));
+              sums = _mm256_madd_epi16(pairs, ones);
+            }
+            is[tt][r][h] = _mm256_add_epi32(is[tt][r][h], sums);
           }
         }
       }
     }
     for (int tt = 0; tt < T; ++tt) {
       if constexpr (MR == 1) PrefetchScales(w, t + tt, b, T - 1);
-      AddBlockAvx2<MR, kMin>(x, i, w, t + tt, b, is[tt], w.offset, acc[tt]);
+      // the level sums are of q already; the nibble sums of q + offset
+      AddBlockAvx2<MR, kMin>(x, i, w, t + tt, b, is[tt], kLevels ? 0 : w.offset, acc[tt]);
     }
   }
   for (int tt = 0; tt < T; ++tt) StoreTileAvx2<MR>(acc[tt], w, t + tt, y, ldy);
 }
 
-template <int MR, int T, bool kNib, bool kMin>
+template <int MR, int T, int kNib, bool kMin>
 SCULPT_AVX2 void TilesAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix& w, int64_t t,
                            float* y, int64_t ldy) {
-  if constexpr (kNib) {
-    MicroAvx2Nib<MR, T, kMin>(x, i, w, t, y, ldy);
+  if constexpr (kNib != kBytes) {
+    MicroAvx2Nib<MR, T, kMin, kNib == kLevelNibbles>(x, i, w, t, y, ldy);
   } else {
     MicroAvx2<MR, T, kMin>(x, i, w, t, y, ldy);
   }
 }
 
 // One row group over tiles [n0, n1): T tiles at a time, then single tiles.
-template <int MR, bool kNib, bool kMin>
+template <int MR, int kNib, bool kMin>
 SCULPT_AVX2 void GroupAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix& w, int64_t n0,
                            int64_t n1, float* y, int64_t ldy) {
   constexpr int T = Avx2Tiles(MR);
@@ -562,7 +601,7 @@ SCULPT_AVX2 void GroupAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix
   for (; t < n1; ++t) TilesAvx2<MR, 1, kNib, kMin>(x, i, w, t, y, ldy);
 }
 
-template <bool kNib, bool kMin>
+template <int kNib, bool kMin>
 SCULPT_AVX2 void AllAvx2(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
                          int64_t ldy) {
   constexpr int kTop = kNib ? 2 : 4;
@@ -590,7 +629,7 @@ namespace {
 
 bool g_avx_vnni_allowed = true;
 
-template <bool kNib>
+template <int kNib>
 constexpr int kAvxVnniRows = kNib ? 4 : 6;
 
 // Tiles per call for a group of mr rows: single rows and pairs advance several tiles together
@@ -602,12 +641,13 @@ constexpr int kAvxVnniRows = kNib ? 4 : 6;
 constexpr int AvxVnniTiles(int mr) { return mr == 1 ? 4 : mr == 2 ? 2 : 1; }
 
 // Rows [0, MR) of the group x over tiles [t, t + T) and all of K.
-template <int MR, int T, bool kNib, bool kMin>
+template <int MR, int T, int kNib, bool kMin>
 SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t t, float* y,
                                  int64_t ldy) {
   const int64_t K = w.cols, B = w.block, nb = K / B;
   alignas(32) float acc[MR][T][kTile] = {};
   const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i levels = _mm256_load_si256(Ptr<__m256i>(LevelTable(w.offset).bytes));
   const int32_t* xq = reinterpret_cast<const int32_t*>(x.q);
   for (int64_t b = 0; b < nb; ++b) {
     __m256i is[MR][T][2];
@@ -616,7 +656,7 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
         is[r][tt][0] = is[r][tt][1] = _mm256_setzero_si256();
       }
     }
-    if constexpr (kNib) {
+    if constexpr (kNib != kBytes) {
       for (int64_t k = b * B; k < (b + 1) * B; k += 8) {
         const int32_t* xk = xq + (k / 4) * MR;
         _Pragma("GCC unroll 4") for (int tt = 0; tt < T; ++tt) {
@@ -627,6 +667,10 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
             const __m256i v = _mm256_loadu_si256(Ptr<__m256i>(base + h * 32));
             lo[h] = _mm256_and_si256(v, low4);
             hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+            if constexpr (kNib == kLevelNibbles) {  // indices -> level + offset
+              lo[h] = _mm256_shuffle_epi8(levels, lo[h]);
+              hi[h] = _mm256_shuffle_epi8(levels, hi[h]);
+            }
           }
           _Pragma("GCC unroll 16") for (int r = 0; r < MR; ++r) {
             const __m256i xa = _mm256_set1_epi32(xk[r]), xb = _mm256_set1_epi32(xk[MR + r]);
@@ -686,7 +730,7 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
 }
 
 // One row group over tiles [n0, n1): T tiles at a time, then single tiles.
-template <int MR, int T, bool kNib, bool kMin>
+template <int MR, int T, int kNib, bool kMin>
 SCULPT_AVXVNNI void GroupAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t n0, int64_t n1,
                                  float* y, int64_t ldy) {
   int64_t t = n0;
@@ -694,7 +738,7 @@ SCULPT_AVXVNNI void GroupAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
   for (; t < n1; ++t) MicroAvxVnni<MR, 1, kNib, kMin>(x, w, t, y, ldy);
 }
 
-template <bool kNib, bool kMin>
+template <int kNib, bool kMin>
 SCULPT_AVXVNNI void AllAvxVnni(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1,
                                float* y, int64_t ldy) {
   constexpr int kTop = kAvxVnniRows<kNib>;
@@ -728,15 +772,17 @@ void IntTilesAvx2(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int
                   int64_t ldy) {
   const bool nib = w.format == PanelFormat::kU4Quads;
   if (g_avx_vnni_allowed && CpuHasAvxVnni()) {
-    if (nib && w.has_min) return AllAvxVnni<true, true>(x, w, t0, t1, y, ldy);
-    if (nib) return AllAvxVnni<true, false>(x, w, t0, t1, y, ldy);
-    if (w.has_min) return AllAvxVnni<false, true>(x, w, t0, t1, y, ldy);
-    return AllAvxVnni<false, false>(x, w, t0, t1, y, ldy);
+    if (nib && w.levels) return AllAvxVnni<kLevelNibbles, false>(x, w, t0, t1, y, ldy);
+    if (nib && w.has_min) return AllAvxVnni<kNibbles, true>(x, w, t0, t1, y, ldy);
+    if (nib) return AllAvxVnni<kNibbles, false>(x, w, t0, t1, y, ldy);
+    if (w.has_min) return AllAvxVnni<kBytes, true>(x, w, t0, t1, y, ldy);
+    return AllAvxVnni<kBytes, false>(x, w, t0, t1, y, ldy);
   }
-  if (nib && w.has_min) return AllAvx2<true, true>(x, w, t0, t1, y, ldy);
-  if (nib) return AllAvx2<true, false>(x, w, t0, t1, y, ldy);
-  if (w.has_min) return AllAvx2<false, true>(x, w, t0, t1, y, ldy);
-  return AllAvx2<false, false>(x, w, t0, t1, y, ldy);
+  if (nib && w.levels) return AllAvx2<kLevelNibbles, false>(x, w, t0, t1, y, ldy);
+  if (nib && w.has_min) return AllAvx2<kNibbles, true>(x, w, t0, t1, y, ldy);
+  if (nib) return AllAvx2<kNibbles, false>(x, w, t0, t1, y, ldy);
+  if (w.has_min) return AllAvx2<kBytes, true>(x, w, t0, t1, y, ldy);
+  return AllAvx2<kBytes, false>(x, w, t0, t1, y, ldy);
 }
 
 }  // namespace sculpt::kernels

@@ -4,7 +4,8 @@
 // Activations: each row of x is cut into blocks of the weight's block size B (16 or 32); a block
 // gets d = max|x| / 127 and q = nearbyint(x / d) in [-127, 127] (x * (1/d), round to nearest even),
 // and s = sum of its q. Weights are packed as unsigned bytes u = q_w + offset (Q8_0: +128, Q6_K:
-// +32, Q5_0: +16, Q4_0: +8, Q4_1 / Q5_1 / Q4_K / Q5_K: +0), so an output's block dot product is
+// +32, Q5_0: +16, Q4_0: +8, Q4_1 / Q5_1 / Q4_K / Q5_K: +0; IQ4: nibbles of level indices, looked
+// up as level + 127), so an output's block dot product is
 // the exact integer
 //   isum = sum_k u_k * q_k - offset * s.
 // The float part, per output and per block in k order (acc starting at 0):

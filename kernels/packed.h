@@ -12,7 +12,8 @@
 //                         (kernels/int8_matmul.h); scales as kI8
 //   kU4Quads:             u      [K/8][kTile][4] bytes: byte (j, i) holds k + i (low nibble) and
 //                         k + 4 + i (high nibble) of row j, u = q + offset (Q4_0 +8, Q3_K +4,
-//                         Q2_K, Q4_1 and Q4_K +0)
+//                         Q2_K, Q4_1 and Q4_K +0); with `levels` (IQ4_NL, IQ4_XS) the nibbles
+//                         are indices of the IQ4 levels, u = level + 127 once looked up
 // A quantized weight is w = scale * q (- min): exactly the float operations of ggml's
 // dequantize_row_* for Q8_0, Q4_0 (q - 8 stored), Q5_0 (q - 16 stored), Q4_1 and Q5_1 (scale = d,
 // min = -m: d q - (-m) rounds as d q + m), Q2_K, Q4_K and Q5_K (scale = d*sc, min = dmin*m),
@@ -44,6 +45,9 @@ struct PackedMatrix {
   int64_t block = 0;     // quantized: k values per scale
   bool has_min = false;  // quantized: w = scale * q - min
   int32_t offset = 0;    // kI4, kU8Quads, kU4Quads: stored value minus offset = q
+  // kU4Quads of the IQ4 types: each nibble is an index i into kIq4Levels (kernels/quant.h); the
+  // kernels look it up as the byte u = kIq4Levels[i] + offset (offset 127) and go on as for bytes.
+  bool levels = false;
   // Quantized: block b's scale is supers[b >> super_shift] * subs[b] (and its min likewise), the
   // one float product ggml forms (BlockScales, kernels/quant.h): K types 16 or 8 blocks per
   // 256-value super-block; the legacy types one super of 1 per column (super_shift 62).

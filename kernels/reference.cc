@@ -91,7 +91,8 @@ inline int WeightByte(const PackedMatrix& w, int64_t t, int64_t k, int64_t j) {
   const uint8_t* v = w.values.data();
   if (w.format == PanelFormat::kU8Quads) return v[((t * (w.cols / 4) + k / 4) * kTile + j) * 4 + k % 4];
   const uint8_t byte = v[((t * (w.cols / 8) + k / 8) * kTile + j) * 4 + k % 4];
-  return (k % 8) < 4 ? (byte & 0x0F) : (byte >> 4);
+  const int nibble = (k % 8) < 4 ? (byte & 0x0F) : (byte >> 4);
+  return w.levels ? kIq4Levels[nibble] + w.offset : nibble;
 }
 
 }  // namespace

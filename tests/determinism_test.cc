@@ -426,7 +426,10 @@ TEST(Determinism, Int8MatMulIsCloseToTheFloatContract) {
     const bool nibbles = s.type == GgmlType::kQ4_0 || s.type == GgmlType::kQ4_1 ||
                          s.type == GgmlType::kQ4_K || s.type == GgmlType::kQ2_K ||
                          s.type == GgmlType::kQ3_K;  // every type of at most 4 bits
-    ASSERT_EQ(packed.format, nibbles ? kernels::PanelFormat::kU4Quads : kernels::PanelFormat::kU8Quads);
+    const bool levels = s.type == GgmlType::kIQ4_NL || s.type == GgmlType::kIQ4_XS;
+    ASSERT_EQ(packed.format, nibbles || levels ? kernels::PanelFormat::kU4Quads
+                                               : kernels::PanelFormat::kU8Quads);
+    ASSERT_EQ(packed.levels, levels);
     for (const Variant& t : Variants()) {
       Select(t);
       std::vector<float> got(want.size());
@@ -473,6 +476,8 @@ TEST(Packed, QuantizedWeightsTakeFewBitsPerWeight) {
       {GgmlType::kQ4_K, 4.75},  // 4.5
       {GgmlType::kQ5_K, 8.75},  // 5.5
       {GgmlType::kQ6_K, 8.625}, // 6.5625
+      {GgmlType::kIQ4_NL, 4.5}, // 4.5: nibbles of level indices
+      {GgmlType::kIQ4_XS, 4.375}, // 4.25
   };
   const int64_t n = 64, k = 4096;
   ASSERT_TRUE(kernels::SetBackend("int8").ok());
