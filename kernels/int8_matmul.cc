@@ -147,9 +147,13 @@ inline void PrefetchScales(const PackedMatrix& w, int64_t t, int64_t b, int64_t 
                 w.scale_sets() * kTile * f, skip);
 }
 
-// What a weight byte of the int8 kernels holds: one value (kU8Quads), two nibbles (kU4Quads), or
-// two nibbles that index the IQ4 levels (kU4Quads with PackedMatrix::levels).
-constexpr int kBytes = 0, kNibbles = 1, kLevelNibbles = 2;
+// What a weight byte of the int8 kernels holds: one value (kU8Quads), two nibbles (kU4Quads),
+// two nibbles that index the IQ4 levels (kU4Quads with PackedMatrix::levels), or two nibbles
+// completed by one or two bit planes (the 5- and 6-bit types, PackedMatrix::planes).
+constexpr int kBytes = 0, kNibbles = 1, kLevelNibbles = 2, kNibbles5 = 3, kNibbles6 = 4;
+constexpr int PlaneCount(int kind) { return kind == kNibbles5 ? 1 : kind == kNibbles6 ? 2 : 0; }
+
+
 
 // The 16 IQ4 levels plus `offset`, as the bytes of the table that the kernels' byte shuffles look
 // level indices up in (offset 127: unsigned for vpdpbusd; 0: the signed levels), repeated in
@@ -299,6 +303,29 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
             lo[tt] = _mm512_shuffle_epi8(levels, lo[tt]);
             hi[tt] = _mm512_shuffle_epi8(levels, hi[tt]);
           }
+          for (int p = 0; p < PlaneCount(kNib); ++p) {  // bits 4, 5
+            const uint8_t* plane = PlanesOf(w, t + tt, k) + p * 16;
+            if constexpr (MR <= kAheadRows) {
+              PrefetchAhead(plane, (k / 8) * w.planes * 16, (K / 8) * w.planes * 16,
+                            kAheadBytes / 4, T - 1);
+            }
+            // lane L of the nibbles finds its bits at bit L (low) and 4 + L (high) of the 16
+            // bytes: rotated to bit 4 + p of each byte, kept there, added by OR
+            const __m512i bits =
+                _mm512_maskz_broadcast_i32x4(0xFFFF, _mm_loadu_si128(Ptr<__m128i>(plane)));
+            const __m512i keep = _mm512_set1_epi8(static_cast<char>(0x10 << p));
+            const int a = 4 + p;  // lane L: bit L -> 4 + p, a left rotation by 4 + p - L
+            const int a1 = a - 1, a2 = a - 2, a3 = a - 3;
+            const __m512i to_lo =
+                _mm512_setr_epi32(a, a, a, a, a1, a1, a1, a1, a2, a2, a2, a2, a3, a3, a3, a3);
+            // bit 4 + L -> 4 + p: by p - L, mod 32 (a negative count rotates right)
+            const __m512i to_hi = _mm512_sub_epi32(to_lo, _mm512_set1_epi32(4));
+            constexpr int kOrAnd = 0xF8;  // a | (b & c)
+            const __m512i at_lo = _mm512_rolv_epi32(bits, to_lo);
+            const __m512i at_hi = _mm512_rolv_epi32(bits, to_hi);
+            lo[tt] = _mm512_ternarylogic_epi32(lo[tt], at_lo, keep, kOrAnd);
+            hi[tt] = _mm512_ternarylogic_epi32(hi[tt], at_hi, keep, kOrAnd);
+          }
         }
         const int32_t* xk = xq + (k / 4) * MR;
         _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r) {
@@ -385,6 +412,9 @@ void IntTilesVnni(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int
                   int64_t ldy) {
   const bool nib = w.format == PanelFormat::kU4Quads;
   if (nib && w.levels) return AllVnni<kLevelNibbles, false>(x, w, t0, t1, y, ldy);
+  if (nib && w.planes == 2) return AllVnni<kNibbles6, false>(x, w, t0, t1, y, ldy);
+  if (nib && w.planes == 1 && w.has_min) return AllVnni<kNibbles5, true>(x, w, t0, t1, y, ldy);
+  if (nib && w.planes == 1) return AllVnni<kNibbles5, false>(x, w, t0, t1, y, ldy);
   if (nib && w.has_min) return AllVnni<kNibbles, true>(x, w, t0, t1, y, ldy);
   if (nib) return AllVnni<kNibbles, false>(x, w, t0, t1, y, ldy);
   if (w.has_min) return AllVnni<kBytes, true>(x, w, t0, t1, y, ldy);
@@ -517,13 +547,38 @@ SCULPT_AVX2 void MicroAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix
   for (int tt = 0; tt < T; ++tt) StoreTileAvx2<MR>(acc[tt], w, t + tt, y, ldy);
 }
 
+// The bits at bit c0 (lanes 0) and c1 (lane 1) of each byte of `bits`, moved to bit `to`.
+SCULPT_AVX2 inline __m256i MoveBits(__m256i bits, int c0, int c1, int to) {
+  const int a0 = to - c0, a1 = to - c1;  // both >= 0 or both <= 0 in every use
+  if (a0 >= 0 && a1 >= 0) {
+    return _mm256_sllv_epi32(bits, _mm256_setr_epi32(a0, a0, a0, a0, a1, a1, a1, a1));
+  }
+  return _mm256_srlv_epi32(bits, _mm256_setr_epi32(-a0, -a0, -a0, -a0, -a1, -a1, -a1, -a1));
+}
+
+// Adds the bit planes' bits (4, 5) of half h of tile t's group of 8 k from k to its low and high
+// nibbles (kKind kNibbles5 / kNibbles6; nothing for the others): the half's lanes are nibble
+// lanes 2h and 2h + 1 (PackedMatrix::high).
+template <int kKind>
+SCULPT_AVX2 inline void AddPlanesAvx2(const PackedMatrix& w, int64_t t, int64_t k, int h,
+                                      __m256i* lo, __m256i* hi) {
+  for (int p = 0; p < PlaneCount(kKind); ++p) {
+    const __m256i bits = _mm256_broadcastsi128_si256(
+        _mm_loadu_si128(Ptr<__m128i>(PlanesOf(w, t, k) + p * 16)));
+    const __m256i keep = _mm256_set1_epi8(static_cast<char>(0x10 << p));
+    const int c = 2 * h;
+    *lo = _mm256_or_si256(*lo, _mm256_and_si256(MoveBits(bits, c, c + 1, 4 + p), keep));
+    *hi = _mm256_or_si256(*hi, _mm256_and_si256(MoveBits(bits, c + 4, c + 5, 4 + p), keep));
+  }
+}
+
 // Nibble weights: vpmaddubsw multiplies the unsigned nibbles by x's signed bytes and adds pairs
 // into int16 (a column's low and high nibble pairs together: at most 4 x 15 x 127 = 7620, no
 // saturation), vpmaddwd by ones adds those pairs into one int32 lane per column. With kLevels
 // the nibbles index the IQ4 levels: looked up as signed bytes (-127..113) and multiplied as the
 // byte kernel does (|q| times x with q's sign; the low and high pairs widened apart, since
 // together they could reach 4 x 127 x 127).
-template <int MR, int T, bool kMin, bool kLevels>
+template <int MR, int T, bool kMin, int kKind>
 SCULPT_AVX2 void MicroAvx2Nib(const QuantizedRows& x, int64_t i, const PackedMatrix& w, int64_t t,
                               float* y, int64_t ldy) {
   const int64_t K = w.cols, B = w.block, nb = K / B;
@@ -532,6 +587,7 @@ SCULPT_AVX2 void MicroAvx2Nib(const QuantizedRows& x, int64_t i, const PackedMat
   for (int tt = 0; tt < T; ++tt)
     for (int r = 0; r < MR; ++r) acc[tt][r][0] = acc[tt][r][1] = _mm256_setzero_ps();
   const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  constexpr bool kLevels = kKind == kLevelNibbles;
   const __m256i levels = _mm256_load_si256(Ptr<__m256i>(LevelTable(0).bytes));
   for (int64_t b = 0; b < nb; ++b) {
     __m256i is[T][MR][2];
@@ -550,6 +606,7 @@ SCULPT_AVX2 void MicroAvx2Nib(const QuantizedRows& x, int64_t i, const PackedMat
             lo[h] = _mm256_shuffle_epi8(levels, lo[h]);
             hi[h] = _mm256_shuffle_epi8(levels, hi[h]);
           }
+          AddPlanesAvx2<kKind>(w, t + tt, k, h, &lo[h], &hi[h]);
         }
         for (int r = 0; r < MR; ++r) {
           const __m256i xa = _mm256_set1_epi32(XQuad(xq, K, r, k));
@@ -585,7 +642,7 @@ template <int MR, int T, int kNib, bool kMin>
 SCULPT_AVX2 void TilesAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix& w, int64_t t,
                            float* y, int64_t ldy) {
   if constexpr (kNib != kBytes) {
-    MicroAvx2Nib<MR, T, kMin, kNib == kLevelNibbles>(x, i, w, t, y, ldy);
+    MicroAvx2Nib<MR, T, kMin, kNib>(x, i, w, t, y, ldy);
   } else {
     MicroAvx2<MR, T, kMin>(x, i, w, t, y, ldy);
   }
@@ -671,6 +728,7 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
               lo[h] = _mm256_shuffle_epi8(levels, lo[h]);
               hi[h] = _mm256_shuffle_epi8(levels, hi[h]);
             }
+            AddPlanesAvx2<kNib>(w, t + tt, k, h, &lo[h], &hi[h]);
           }
           _Pragma("GCC unroll 16") for (int r = 0; r < MR; ++r) {
             const __m256i xa = _mm256_set1_epi32(xk[r]), xb = _mm256_set1_epi32(xk[MR + r]);
@@ -773,12 +831,18 @@ void IntTilesAvx2(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int
   const bool nib = w.format == PanelFormat::kU4Quads;
   if (g_avx_vnni_allowed && CpuHasAvxVnni()) {
     if (nib && w.levels) return AllAvxVnni<kLevelNibbles, false>(x, w, t0, t1, y, ldy);
+    if (nib && w.planes == 2) return AllAvxVnni<kNibbles6, false>(x, w, t0, t1, y, ldy);
+    if (nib && w.planes == 1 && w.has_min) return AllAvxVnni<kNibbles5, true>(x, w, t0, t1, y, ldy);
+    if (nib && w.planes == 1) return AllAvxVnni<kNibbles5, false>(x, w, t0, t1, y, ldy);
     if (nib && w.has_min) return AllAvxVnni<kNibbles, true>(x, w, t0, t1, y, ldy);
     if (nib) return AllAvxVnni<kNibbles, false>(x, w, t0, t1, y, ldy);
     if (w.has_min) return AllAvxVnni<kBytes, true>(x, w, t0, t1, y, ldy);
     return AllAvxVnni<kBytes, false>(x, w, t0, t1, y, ldy);
   }
   if (nib && w.levels) return AllAvx2<kLevelNibbles, false>(x, w, t0, t1, y, ldy);
+  if (nib && w.planes == 2) return AllAvx2<kNibbles6, false>(x, w, t0, t1, y, ldy);
+  if (nib && w.planes == 1 && w.has_min) return AllAvx2<kNibbles5, true>(x, w, t0, t1, y, ldy);
+  if (nib && w.planes == 1) return AllAvx2<kNibbles5, false>(x, w, t0, t1, y, ldy);
   if (nib && w.has_min) return AllAvx2<kNibbles, true>(x, w, t0, t1, y, ldy);
   if (nib) return AllAvx2<kNibbles, false>(x, w, t0, t1, y, ldy);
   if (w.has_min) return AllAvx2<kBytes, true>(x, w, t0, t1, y, ldy);

@@ -21,7 +21,9 @@
 // scale = d) and IQ4_XS (q the level, scale = d*(ls-32)), so packed values
 // equal Dequantize() bit for bit. The types of at most 4 bits
 // use kI4 (offset -least q: Q4_0 8, Q3_K 4, the others 0): half the bytes, the same arithmetic;
-// the 5-, 6- and 8-bit ones and the IQ4 levels kI8.
+// the 5-, 6- and 8-bit ones and the IQ4 levels kI8. The int8 backend's formats
+// (kU8Quads, kU4Quads) keep the IQ4 types and the 5-bit ones (Q6_K where the AVX-512 VNNI kernel
+// runs) as nibbles too: level indices, or bits 0-3 with bit planes for 4 and 5 (`planes`).
 #pragma once
 
 #include <cstdint>
@@ -48,6 +50,9 @@ struct PackedMatrix {
   // kU4Quads of the IQ4 types: each nibble is an index i into kIq4Levels (kernels/quant.h); the
   // kernels look it up as the byte u = kIq4Levels[i] + offset (offset 127) and go on as for bytes.
   bool levels = false;
+  // kU4Quads of the 5- and 6-bit types: the nibbles hold bits 0-3 of u, and `planes` (1 or 2) bit
+  // planes in `high` bits 4 and 5 (PlanesOf).
+  int planes = 0;
   // Quantized: block b's scale is supers[b >> super_shift] * subs[b] (and its min likewise), the
   // one float product ggml forms (BlockScales, kernels/quant.h): K types 16 or 8 blocks per
   // 256-value super-block; the legacy types one super of 1 per column (super_shift 62).
@@ -60,6 +65,11 @@ struct PackedMatrix {
   // with mins, each block's (super-block's) kTile mins follow its kTile scales: one stream each
   AlignedBuffer<uint8_t> subs;    // [n_tiles][K/block][1 or 2][kTile] int8 or half precision
   AlignedBuffer<float> supers;    // [n_tiles][n_supers][1 or 2][kTile]
+  // [n_tiles][K/8][planes][16] bytes: for each group of 8 k (64 nibble bytes, n = 4 j + i for
+  // column j, k + i) and plane p (bit 4 + p of u), bit c of byte b is the bit of nibble byte
+  // b + 16 (c % 4), its low nibble for c < 4, its high one for c >= 4: a 16-byte lane of nibbles
+  // finds its bits in one bit position of the 16 bytes, which a shift moves into place
+  AlignedBuffer<uint8_t> high;
   std::vector<float> dense;       // [rows, cols] row-major f32, only with the BLAS backend
   size_t bytes() const;
   int64_t n_blocks() const { return cols / block; }
@@ -80,6 +90,11 @@ struct PackedMatrix {
 // The sub-scales of tile t, block b ([kTile] int8 or half-precision values, PackedMatrix::
 // int_subs; the sub-mins follow at + sub_set()) and their super-scales ([kTile] floats;
 // the dmins at + kTile).
+// The bit planes of tile t's group of 8 k from k (a multiple of 8): planes x 16 bytes.
+inline const uint8_t* PlanesOf(const PackedMatrix& w, int64_t t, int64_t k) {
+  return w.high.data() + (t * (w.cols / 8) + k / 8) * w.planes * 16;
+}
+
 inline const uint8_t* SubsOf(const PackedMatrix& w, int64_t t, int64_t b) {
   return w.subs.data() + w.sub_at(t, b);
 }

@@ -92,7 +92,15 @@ inline int WeightByte(const PackedMatrix& w, int64_t t, int64_t k, int64_t j) {
   if (w.format == PanelFormat::kU8Quads) return v[((t * (w.cols / 4) + k / 4) * kTile + j) * 4 + k % 4];
   const uint8_t byte = v[((t * (w.cols / 8) + k / 8) * kTile + j) * 4 + k % 4];
   const int nibble = (k % 8) < 4 ? (byte & 0x0F) : (byte >> 4);
-  return w.levels ? kIq4Levels[nibble] + w.offset : nibble;
+  if (w.levels) return kIq4Levels[nibble] + w.offset;
+  int u = nibble;  // and the bit planes' bits 4, 5 (PackedMatrix::high)
+  const int64_t n = j * 4 + k % 4;
+  const int64_t c = n / 16 + ((k % 8) < 4 ? 0 : 4);
+  for (int b = 0; b < w.planes; ++b) {
+    const uint8_t* plane = PlanesOf(w, t, k - k % 8) + b * 16;
+    u |= ((plane[n % 16] >> c) & 1) << (4 + b);
+  }
+  return u;
 }
 
 }  // namespace

@@ -427,9 +427,17 @@ TEST(Determinism, Int8MatMulIsCloseToTheFloatContract) {
                          s.type == GgmlType::kQ4_K || s.type == GgmlType::kQ2_K ||
                          s.type == GgmlType::kQ3_K;  // every type of at most 4 bits
     const bool levels = s.type == GgmlType::kIQ4_NL || s.type == GgmlType::kIQ4_XS;
-    ASSERT_EQ(packed.format, nibbles || levels ? kernels::PanelFormat::kU4Quads
-                                               : kernels::PanelFormat::kU8Quads);
+    const bool vnni =
+        kernels::CurrentSimdTarget() == SimdTarget::kAvx512 && kernels::CpuHasVnni();
+    const int planes = s.type == GgmlType::kQ6_K ? (vnni ? 2 : 0)
+                       : s.type == GgmlType::kQ5_0 || s.type == GgmlType::kQ5_1 ||
+                               s.type == GgmlType::kQ5_K
+                           ? 1
+                           : 0;  // nibbles and the bits above them
+    ASSERT_EQ(packed.format, nibbles || levels || planes > 0 ? kernels::PanelFormat::kU4Quads
+                                                             : kernels::PanelFormat::kU8Quads);
     ASSERT_EQ(packed.levels, levels);
+    ASSERT_EQ(packed.planes, planes);
     for (const Variant& t : Variants()) {
       Select(t);
       std::vector<float> got(want.size());
@@ -470,12 +478,13 @@ TEST(Packed, QuantizedWeightsTakeFewBitsPerWeight) {
       {GgmlType::kQ4_0, 4.5},   // 4.5
       {GgmlType::kQ4_1, 5.0},   // 5
       {GgmlType::kQ8_0, 8.5},   // 8.5
-      {GgmlType::kQ5_0, 8.5},   // 5.5: 5-bit values as bytes
+      {GgmlType::kQ5_0, 5.5},   // 5.5: 5-bit values as nibbles and a bit plane
+      {GgmlType::kQ5_1, 6.0},   // 6
       {GgmlType::kQ2_K, 5.25},  // 2.625: 2-bit values as nibbles
       {GgmlType::kQ3_K, 4.625}, // 3.4375
       {GgmlType::kQ4_K, 4.75},  // 4.5
-      {GgmlType::kQ5_K, 8.75},  // 5.5
-      {GgmlType::kQ6_K, 8.625}, // 6.5625
+      {GgmlType::kQ5_K, 5.75},  // 5.5
+      {GgmlType::kQ6_K, 6.625}, // 6.5625: two bit planes (AVX-512 VNNI; else bytes, 8.625)
       {GgmlType::kIQ4_NL, 4.5}, // 4.5: nibbles of level indices
       {GgmlType::kIQ4_XS, 4.375}, // 4.25
   };
@@ -489,7 +498,8 @@ TEST(Packed, QuantizedWeightsTakeFewBitsPerWeight) {
     const kernels::PackedMatrix packed = kernels::Pack({c.type, bytes.data(), n, k, row_bytes});
     // one super-scale (and one super-min) per column for the legacy types: 32 (64) bits over 4096;
     // the K types' sub-scales (and sub-mins) 8 bits per block, their supers 32 per 256 values
-    EXPECT_NEAR(static_cast<double>(packed.bytes()) * 8 / (n * k), c.bits, 0.02);
+    const bool bytes_q6 = c.type == GgmlType::kQ6_K && packed.planes == 0;  // without VNNI
+    EXPECT_NEAR(static_cast<double>(packed.bytes()) * 8 / (n * k), bytes_q6 ? 8.625 : c.bits, 0.02);
   }
 }
 
