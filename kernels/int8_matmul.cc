@@ -153,8 +153,6 @@ inline void PrefetchScales(const PackedMatrix& w, int64_t t, int64_t b, int64_t 
 constexpr int kBytes = 0, kNibbles = 1, kLevelNibbles = 2, kNibbles5 = 3, kNibbles6 = 4;
 constexpr int PlaneCount(int kind) { return kind == kNibbles5 ? 1 : kind == kNibbles6 ? 2 : 0; }
 
-
-
 // The 16 IQ4 levels plus `offset`, as the bytes of the table that the kernels' byte shuffles look
 // level indices up in (offset 127: unsigned for vpdpbusd; 0: the signed levels), repeated in
 // each 16-byte lane of a 64-byte vector (the shuffles look up within lanes).
@@ -284,7 +282,8 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
   _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r)
     _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) acc.Set(r, tt, _mm512_setzero_ps());
   const __m512i low4 = _mm512_set1_epi8(0x0F);
-  const __m512i levels = _mm512_load_si512(LevelTable(w.offset).bytes);
+  const __m512i levels = kNib == kLevelNibbles ? _mm512_load_si512(LevelTable(w.offset).bytes)
+                                               : _mm512_setzero_si512();
   const int32_t* xq = reinterpret_cast<const int32_t*>(x.q);
   for (int64_t b = 0; b < nb; ++b) {
     __m512i is[MR][T];
@@ -588,7 +587,8 @@ SCULPT_AVX2 void MicroAvx2Nib(const QuantizedRows& x, int64_t i, const PackedMat
     for (int r = 0; r < MR; ++r) acc[tt][r][0] = acc[tt][r][1] = _mm256_setzero_ps();
   const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
   constexpr bool kLevels = kKind == kLevelNibbles;
-  const __m256i levels = _mm256_load_si256(Ptr<__m256i>(LevelTable(0).bytes));
+  const __m256i levels = kLevels ? _mm256_load_si256(Ptr<__m256i>(LevelTable(0).bytes))
+                                 : _mm256_setzero_si256();
   for (int64_t b = 0; b < nb; ++b) {
     __m256i is[T][MR][2];
     for (int tt = 0; tt < T; ++tt)
@@ -704,7 +704,9 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
   const int64_t K = w.cols, B = w.block, nb = K / B;
   alignas(32) float acc[MR][T][kTile] = {};
   const __m256i low4 = _mm256_set1_epi8(0x0F);
-  const __m256i levels = _mm256_load_si256(Ptr<__m256i>(LevelTable(w.offset).bytes));
+  const __m256i levels = kNib == kLevelNibbles
+                             ? _mm256_load_si256(Ptr<__m256i>(LevelTable(w.offset).bytes))
+                             : _mm256_setzero_si256();
   const int32_t* xq = reinterpret_cast<const int32_t*>(x.q);
   for (int64_t b = 0; b < nb; ++b) {
     __m256i is[MR][T][2];
