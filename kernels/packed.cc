@@ -222,9 +222,10 @@ PackedMatrix Pack(const WeightMatrix& w) {
           // the 5- and 6-bit types as nibbles and bit planes: Q5_0 5.5 bits a weight in memory,
           // Q5_1 6, Q5_K 5.75, Q6_K 6.6 (as bytes 8.5, 9, 8.75, 8.6). Against bytes (14336 x
           // 4096, one thread, one binary, the formats in alternate processes): AVX-512 VNNI M = 1
-          // Q5_K 1.45-1.75x, Q6_K 1.45-1.6x, M = 64 0.96-1.0x and 0.89x; AVX2 with AVX-VNNI M = 1
-          // Q5_K 1.0-1.14x, Q6_K 0.73-0.87x, plain AVX2 0.96-1.06x and 0.72x, M = 64 0.9x and
-          // 0.7x. So Q6_K (two planes) keeps bytes unless the AVX-512 VNNI kernel runs.
+          // Q5_K 1.45-1.75x, Q6_K 1.45-1.6x, M = 64 0.96-1.0x and 0.89-1.07x; AVX2 with
+          // AVX-VNNI M = 1 Q5_K 1.0-1.14x, Q6_K 0.73-0.87x, plain AVX2 0.96-1.06x and 0.72x,
+          // M = 64 0.9x and 0.7x. So Q6_K (two planes) keeps bytes unless the AVX-512 VNNI kernel
+          // runs.
           p.format = PanelFormat::kU4Quads;
           p.planes = form->bits - 4;
         }
