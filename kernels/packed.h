@@ -87,14 +87,14 @@ struct PackedMatrix {
   }
 };
 
-// The sub-scales of tile t, block b ([kTile] int8 or half-precision values, PackedMatrix::
-// int_subs; the sub-mins follow at + sub_set()) and their super-scales ([kTile] floats;
-// the dmins at + kTile).
 // The bit planes of tile t's group of 8 k from k (a multiple of 8): planes x 16 bytes.
 inline const uint8_t* PlanesOf(const PackedMatrix& w, int64_t t, int64_t k) {
   return w.high.data() + (t * (w.cols / 8) + k / 8) * w.planes * 16;
 }
 
+// The sub-scales of tile t, block b ([kTile] int8 or half-precision values, PackedMatrix::
+// int_subs; the sub-mins follow at + sub_set()) and their super-scales ([kTile] floats;
+// the dmins at + kTile).
 inline const uint8_t* SubsOf(const PackedMatrix& w, int64_t t, int64_t b) {
   return w.subs.data() + w.sub_at(t, b);
 }
