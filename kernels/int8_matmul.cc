@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/matmul_tile.h"
@@ -152,6 +153,23 @@ inline void PrefetchScales(const PackedMatrix& w, int64_t t, int64_t b, int64_t 
 // completed by one or two bit planes (the 5- and 6-bit types, PackedMatrix::planes).
 constexpr int kBytes = 0, kNibbles = 1, kLevelNibbles = 2, kNibbles5 = 3, kNibbles6 = 4;
 constexpr int PlaneCount(int kind) { return kind == kNibbles5 ? 1 : kind == kNibbles6 ? 2 : 0; }
+
+// fn(kind, has_min), both compile-time constants, for w's stored form: the one map from a packed
+// matrix to the kernel instances that every SIMD path provides (the IQ4 levels and two bit
+// planes come without mins).
+template <class Fn>
+void WithKind(const PackedMatrix& w, const Fn& fn) {
+  const auto with_min = [&](auto kind) {
+    if (w.has_min) return fn(kind, std::true_type());
+    fn(kind, std::false_type());
+  };
+  using std::integral_constant;
+  if (w.format != PanelFormat::kU4Quads) return with_min(integral_constant<int, kBytes>());
+  if (w.levels) return fn(integral_constant<int, kLevelNibbles>(), std::false_type());
+  if (w.planes == 2) return fn(integral_constant<int, kNibbles6>(), std::false_type());
+  if (w.planes == 1) return with_min(integral_constant<int, kNibbles5>());
+  with_min(integral_constant<int, kNibbles>());
+}
 
 // The 16 IQ4 levels plus `offset`, as the bytes of the table that the kernels' byte shuffles look
 // level indices up in (offset 127: unsigned for vpdpbusd; 0: the signed levels), repeated in
@@ -409,15 +427,9 @@ SCULPT_VNNI void AllVnni(const QuantizedRows& x, const PackedMatrix& w, int64_t 
 
 void IntTilesVnni(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
                   int64_t ldy) {
-  const bool nib = w.format == PanelFormat::kU4Quads;
-  if (nib && w.levels) return AllVnni<kLevelNibbles, false>(x, w, t0, t1, y, ldy);
-  if (nib && w.planes == 2) return AllVnni<kNibbles6, false>(x, w, t0, t1, y, ldy);
-  if (nib && w.planes == 1 && w.has_min) return AllVnni<kNibbles5, true>(x, w, t0, t1, y, ldy);
-  if (nib && w.planes == 1) return AllVnni<kNibbles5, false>(x, w, t0, t1, y, ldy);
-  if (nib && w.has_min) return AllVnni<kNibbles, true>(x, w, t0, t1, y, ldy);
-  if (nib) return AllVnni<kNibbles, false>(x, w, t0, t1, y, ldy);
-  if (w.has_min) return AllVnni<kBytes, true>(x, w, t0, t1, y, ldy);
-  return AllVnni<kBytes, false>(x, w, t0, t1, y, ldy);
+  return WithKind(w, [&](auto kind, auto min) {
+    AllVnni<decltype(kind)::value, decltype(min)::value>(x, w, t0, t1, y, ldy);
+  });
 }
 
 bool CpuHasVnni() {
@@ -830,25 +842,14 @@ void AllowAvxVnni(bool allowed) { g_avx_vnni_allowed = allowed; }
 
 void IntTilesAvx2(const QuantizedRows& x, const PackedMatrix& w, int64_t t0, int64_t t1, float* y,
                   int64_t ldy) {
-  const bool nib = w.format == PanelFormat::kU4Quads;
   if (g_avx_vnni_allowed && CpuHasAvxVnni()) {
-    if (nib && w.levels) return AllAvxVnni<kLevelNibbles, false>(x, w, t0, t1, y, ldy);
-    if (nib && w.planes == 2) return AllAvxVnni<kNibbles6, false>(x, w, t0, t1, y, ldy);
-    if (nib && w.planes == 1 && w.has_min) return AllAvxVnni<kNibbles5, true>(x, w, t0, t1, y, ldy);
-    if (nib && w.planes == 1) return AllAvxVnni<kNibbles5, false>(x, w, t0, t1, y, ldy);
-    if (nib && w.has_min) return AllAvxVnni<kNibbles, true>(x, w, t0, t1, y, ldy);
-    if (nib) return AllAvxVnni<kNibbles, false>(x, w, t0, t1, y, ldy);
-    if (w.has_min) return AllAvxVnni<kBytes, true>(x, w, t0, t1, y, ldy);
-    return AllAvxVnni<kBytes, false>(x, w, t0, t1, y, ldy);
+    return WithKind(w, [&](auto kind, auto min) {
+      AllAvxVnni<decltype(kind)::value, decltype(min)::value>(x, w, t0, t1, y, ldy);
+    });
   }
-  if (nib && w.levels) return AllAvx2<kLevelNibbles, false>(x, w, t0, t1, y, ldy);
-  if (nib && w.planes == 2) return AllAvx2<kNibbles6, false>(x, w, t0, t1, y, ldy);
-  if (nib && w.planes == 1 && w.has_min) return AllAvx2<kNibbles5, true>(x, w, t0, t1, y, ldy);
-  if (nib && w.planes == 1) return AllAvx2<kNibbles5, false>(x, w, t0, t1, y, ldy);
-  if (nib && w.has_min) return AllAvx2<kNibbles, true>(x, w, t0, t1, y, ldy);
-  if (nib) return AllAvx2<kNibbles, false>(x, w, t0, t1, y, ldy);
-  if (w.has_min) return AllAvx2<kBytes, true>(x, w, t0, t1, y, ldy);
-  return AllAvx2<kBytes, false>(x, w, t0, t1, y, ldy);
+  return WithKind(w, [&](auto kind, auto min) {
+    AllAvx2<decltype(kind)::value, decltype(min)::value>(x, w, t0, t1, y, ldy);
+  });
 }
 
 }  // namespace sculpt::kernels
