@@ -102,7 +102,9 @@ namespace {
 // one stream from memory at a time reaches about half the bandwidth (Q8_0 with K = 14336, 224 KiB
 // per tile, measured 18 GB/s with blocks of 2 tiles, 33 GB/s with 4).
 int64_t TilesPerBlock(const PackedMatrix& w) {
-  const int64_t bytes_per_tile = w.cols * kTile / (w.format == PanelFormat::kU4Quads ? 2 : 1);
+  const int64_t bytes_per_tile = w.cols * kTile / (w.format == PanelFormat::kU4Quads   ? 2
+                                                   : w.format == PanelFormat::kU2Quads ? 4
+                                                                                       : 1);
   return std::clamp<int64_t>(L2CacheBytes() / 2 / std::max<int64_t>(1, bytes_per_tile), 4, 32);
 }
 
@@ -149,10 +151,22 @@ inline void PrefetchScales(const PackedMatrix& w, int64_t t, int64_t b, int64_t 
 }
 
 // What a weight byte of the int8 kernels holds: one value (kU8Quads), two nibbles (kU4Quads),
-// two nibbles that index the IQ4 levels (kU4Quads with PackedMatrix::levels), or two nibbles
-// completed by one or two bit planes (the 5- and 6-bit types, PackedMatrix::planes).
-constexpr int kBytes = 0, kNibbles = 1, kLevelNibbles = 2, kNibbles5 = 3, kNibbles6 = 4;
+// two nibbles that index the IQ4 levels (kU4Quads with PackedMatrix::levels), two nibbles
+// completed by one or two bit planes (the 5- and 6-bit types, PackedMatrix::planes), or four
+// crumbs (kU2Quads: Q2_K). Every kind but bytes is read as nibbles, 8 k per step: crumbs load
+// 16 k at once and shift each step's two crumbs down.
+constexpr int kBytes = 0, kNibbles = 1, kLevelNibbles = 2, kNibbles5 = 3, kNibbles6 = 4,
+              kCrumbs = 5;
 constexpr int PlaneCount(int kind) { return kind == kNibbles5 ? 1 : kind == kNibbles6 ? 2 : 0; }
+// k per weight load
+constexpr int64_t KPerLoad(int kind) { return kind == kCrumbs ? 16 : kind == kBytes ? 4 : 8; }
+
+// The weights of tile t from k (a multiple of KPerLoad): kTile x 4 bytes per load.
+template <int kKind>
+inline const uint8_t* WeightsAt(const PackedMatrix& w, int64_t t, int64_t k) {
+  constexpr int64_t kPer = KPerLoad(kKind);
+  return w.values.data() + (t * (w.cols / kPer) + k / kPer) * kTile * 4;
+}
 
 // fn(kind, has_min), both compile-time constants, for w's stored form: the one map from a packed
 // matrix to the kernel instances that every SIMD path provides (the IQ4 levels and two bit
@@ -164,6 +178,7 @@ void WithKind(const PackedMatrix& w, const Fn& fn) {
     fn(kind, std::false_type());
   };
   using std::integral_constant;
+  if (w.format == PanelFormat::kU2Quads) return with_min(integral_constant<int, kCrumbs>());
   if (w.format != PanelFormat::kU4Quads) return with_min(integral_constant<int, kBytes>());
   if (w.levels) return fn(integral_constant<int, kLevelNibbles>(), std::false_type());
   if (w.planes == 2) return fn(integral_constant<int, kNibbles6>(), std::false_type());
@@ -290,6 +305,49 @@ SCULPT_VNNI inline __m512 ScaleVnni(const PackedMatrix& w, int64_t t, int64_t b,
   return _mm512_mul_ps(_mm512_loadu_ps(SupersOf(w, t, b) + which * kTile), subs);
 }
 
+// The low and high nibbles (k + i and k + 4 + i, i = 0..3) of tile t's group of 8 k from k, from
+// the load v (WeightsAt): for crumbs the load's crumbs 2g and 2g + 1; the IQ4 levels looked up
+// (level + offset); the planes' bits added, their stream prefetched with kAhead (T tiles a call).
+template <int kKind, bool kAhead>
+SCULPT_VNNI inline void NibblesVnni(__m512i v, int g, const PackedMatrix& w, int64_t t, int64_t k,
+                                    int T, __m512i levels, __m512i* lo, __m512i* hi) {
+  if constexpr (kKind == kCrumbs) {
+    const __m512i low2 = _mm512_set1_epi8(0x03);
+    const __m512i vg = g ? _mm512_srli_epi16(v, 4) : v;  // g is a constant once unrolled
+    *lo = _mm512_and_si512(vg, low2);
+    *hi = _mm512_and_si512(_mm512_srli_epi16(vg, 2), low2);
+  } else {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    *lo = _mm512_and_si512(v, low4);
+    *hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+  }
+  if constexpr (kKind == kLevelNibbles) {
+    *lo = _mm512_shuffle_epi8(levels, *lo);
+    *hi = _mm512_shuffle_epi8(levels, *hi);
+  }
+  for (int p = 0; p < PlaneCount(kKind); ++p) {  // bits 4, 5
+    const uint8_t* plane = PlanesOf(w, t, k) + p * 16;
+    if constexpr (kAhead) {
+      PrefetchAhead(plane, (k / 8) * w.planes * 16, (w.cols / 8) * w.planes * 16,
+                    kAheadBytes / 4, T - 1);
+    }
+    // lane L of the nibbles finds its bits at bit L (low) and 4 + L (high) of the 16 bytes:
+    // rotated to bit a = 4 + p of each byte, kept there, added by OR
+    const __m512i bits =
+        _mm512_maskz_broadcast_i32x4(0xFFFF, _mm_loadu_si128(Ptr<__m128i>(plane)));
+    const int a = 4 + p;  // lane L: bit L -> a, a left rotation by a - L
+    const __m512i keep = _mm512_set1_epi8(static_cast<char>(1 << a));
+    const int a1 = a - 1, a2 = a - 2, a3 = a - 3;
+    const __m512i to_lo =
+        _mm512_setr_epi32(a, a, a, a, a1, a1, a1, a1, a2, a2, a2, a2, a3, a3, a3, a3);
+    // bit 4 + L -> a: by a - 4 - L, mod 32 (a negative count rotates right)
+    const __m512i to_hi = _mm512_sub_epi32(to_lo, _mm512_set1_epi32(4));
+    constexpr int kOrAnd = 0xF8;  // a | (b & c)
+    *lo = _mm512_ternarylogic_epi32(*lo, _mm512_rolv_epi32(bits, to_lo), keep, kOrAnd);
+    *hi = _mm512_ternarylogic_epi32(*hi, _mm512_rolv_epi32(bits, to_hi), keep, kOrAnd);
+  }
+}
+
 // MR rows x T tiles (from tile t) over all of K: a block's integer sums in registers, then its
 // float part added to the float sums (FloatSums).
 template <int MR, int T, int kNib, bool kMin>
@@ -299,7 +357,6 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
   FloatSums<MR, T> acc;
   _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r)
     _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) acc.Set(r, tt, _mm512_setzero_ps());
-  const __m512i low4 = _mm512_set1_epi8(0x0F);
   const __m512i levels = kNib == kLevelNibbles ? _mm512_load_si512(LevelTable(w.offset).bytes)
                                                : _mm512_setzero_si512();
   const int32_t* xq = reinterpret_cast<const int32_t*>(x.q);
@@ -308,48 +365,28 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
     _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r)
       _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) is[r][tt] = _mm512_setzero_si512();
     if constexpr (kNib != kBytes) {
-      for (int64_t k = b * B; k < (b + 1) * B; k += 8) {
-        __m512i lo[T], hi[T];
+      constexpr int64_t kPer = KPerLoad(kNib);  // 8 (nibbles) or 16 (crumbs) k per load
+      for (int64_t k = b * B; k < (b + 1) * B; k += kPer) {
+        __m512i v[T];
         _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
-          const uint8_t* base = w.values.data() + ((t + tt) * (K / 8) + k / 8) * kTile * 4;
-          if constexpr (MR <= kAheadRows) PrefetchWeights(base, k / 8, K / 8, T - 1);
-          const __m512i v = _mm512_loadu_si512(base);
-          lo[tt] = _mm512_and_si512(v, low4);
-          hi[tt] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-          if constexpr (kNib == kLevelNibbles) {  // indices -> level + offset
-            lo[tt] = _mm512_shuffle_epi8(levels, lo[tt]);
-            hi[tt] = _mm512_shuffle_epi8(levels, hi[tt]);
-          }
-          for (int p = 0; p < PlaneCount(kNib); ++p) {  // bits 4, 5
-            const uint8_t* plane = PlanesOf(w, t + tt, k) + p * 16;
-            if constexpr (MR <= kAheadRows) {
-              PrefetchAhead(plane, (k / 8) * w.planes * 16, (K / 8) * w.planes * 16,
-                            kAheadBytes / 4, T - 1);
-            }
-            // lane L of the nibbles finds its bits at bit L (low) and 4 + L (high) of the 16
-            // bytes: rotated to bit 4 + p of each byte, kept there, added by OR
-            const __m512i bits =
-                _mm512_maskz_broadcast_i32x4(0xFFFF, _mm_loadu_si128(Ptr<__m128i>(plane)));
-            const __m512i keep = _mm512_set1_epi8(static_cast<char>(0x10 << p));
-            const int a = 4 + p;  // lane L: bit L -> 4 + p, a left rotation by 4 + p - L
-            const int a1 = a - 1, a2 = a - 2, a3 = a - 3;
-            const __m512i to_lo =
-                _mm512_setr_epi32(a, a, a, a, a1, a1, a1, a1, a2, a2, a2, a2, a3, a3, a3, a3);
-            // bit 4 + L -> 4 + p: by p - L, mod 32 (a negative count rotates right)
-            const __m512i to_hi = _mm512_sub_epi32(to_lo, _mm512_set1_epi32(4));
-            constexpr int kOrAnd = 0xF8;  // a | (b & c)
-            const __m512i at_lo = _mm512_rolv_epi32(bits, to_lo);
-            const __m512i at_hi = _mm512_rolv_epi32(bits, to_hi);
-            lo[tt] = _mm512_ternarylogic_epi32(lo[tt], at_lo, keep, kOrAnd);
-            hi[tt] = _mm512_ternarylogic_epi32(hi[tt], at_hi, keep, kOrAnd);
-          }
+          const uint8_t* base = WeightsAt<kNib>(w, t + tt, k);
+          if constexpr (MR <= kAheadRows) PrefetchWeights(base, k / kPer, K / kPer, T - 1);
+          v[tt] = _mm512_loadu_si512(base);
         }
-        const int32_t* xk = xq + (k / 4) * MR;
-        _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r) {
-          const __m512i xa = _mm512_set1_epi32(xk[r]), xb = _mm512_set1_epi32(xk[MR + r]);
+        _Pragma("GCC unroll 2") for (int g = 0; g < kPer / 8; ++g) {  // groups of 8 k
+          const int64_t kg = k + 8 * g;
+          __m512i lo[T], hi[T];
           _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
-            is[r][tt] = DpBusd(is[r][tt], lo[tt], xa);
-            is[r][tt] = DpBusd(is[r][tt], hi[tt], xb);
+            NibblesVnni<kNib, (MR <= kAheadRows)>(v[tt], g, w, t + tt, kg, T, levels, &lo[tt],
+                                                 &hi[tt]);
+          }
+          const int32_t* xk = xq + (kg / 4) * MR;
+          _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r) {
+            const __m512i xa = _mm512_set1_epi32(xk[r]), xb = _mm512_set1_epi32(xk[MR + r]);
+            _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
+              is[r][tt] = DpBusd(is[r][tt], lo[tt], xa);
+              is[r][tt] = DpBusd(is[r][tt], hi[tt], xb);
+            }
           }
         }
       }
@@ -576,11 +613,38 @@ SCULPT_AVX2 inline void AddPlanesAvx2(const PackedMatrix& w, int64_t t, int64_t 
   for (int p = 0; p < PlaneCount(kKind); ++p) {
     const __m256i bits = _mm256_broadcastsi128_si256(
         _mm_loadu_si128(Ptr<__m128i>(PlanesOf(w, t, k) + p * 16)));
-    const __m256i keep = _mm256_set1_epi8(static_cast<char>(0x10 << p));
+    const int a = 4 + p;
+    const __m256i keep = _mm256_set1_epi8(static_cast<char>(1 << a));
     const int c = 2 * h;
-    *lo = _mm256_or_si256(*lo, _mm256_and_si256(MoveBits(bits, c, c + 1, 4 + p), keep));
-    *hi = _mm256_or_si256(*hi, _mm256_and_si256(MoveBits(bits, c + 4, c + 5, 4 + p), keep));
+    *lo = _mm256_or_si256(*lo, _mm256_and_si256(MoveBits(bits, c, c + 1, a), keep));
+    *hi = _mm256_or_si256(*hi, _mm256_and_si256(MoveBits(bits, c + 4, c + 5, a), keep));
   }
+}
+
+// The low and high nibbles (k + i and k + 4 + i, i = 0..3) of the 32 bytes at `at`, tile t's
+// group of 8 k from k (the half loaded from WeightsAt), for every kind but bytes: nibbles, or the
+// crumbs that read as them (a shift by a count in a register: the AVX2 kernels meet crumbs only
+// in matrices packed for the AVX-512 VNNI kernel); the IQ4 levels looked up with `levels`, the
+// planes' bits added.
+template <int kKind>
+SCULPT_AVX2 inline void NibblesAvx2(const uint8_t* at, const PackedMatrix& w, int64_t t,
+                                    int64_t k, int h, __m256i levels, __m256i* lo, __m256i* hi) {
+  const __m256i v = _mm256_loadu_si256(Ptr<__m256i>(at));
+  if constexpr (kKind == kCrumbs) {  // crumbs 2g and 2g + 1, g = k / 8 % 2
+    const __m256i low2 = _mm256_set1_epi8(0x03);
+    const __m256i vg = _mm256_srl_epi16(v, _mm_cvtsi32_si128(static_cast<int>(k & 8) / 2));
+    *lo = _mm256_and_si256(vg, low2);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(vg, 2), low2);
+  } else {
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    *lo = _mm256_and_si256(v, low4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+  }
+  if constexpr (kKind == kLevelNibbles) {
+    *lo = _mm256_shuffle_epi8(levels, *lo);
+    *hi = _mm256_shuffle_epi8(levels, *hi);
+  }
+  AddPlanesAvx2<kKind>(w, t, k, h, lo, hi);
 }
 
 // Nibble weights: vpmaddubsw multiplies the unsigned nibbles by x's signed bytes and adds pairs
@@ -597,7 +661,7 @@ SCULPT_AVX2 void MicroAvx2Nib(const QuantizedRows& x, int64_t i, const PackedMat
   __m256 acc[T][MR][2];
   for (int tt = 0; tt < T; ++tt)
     for (int r = 0; r < MR; ++r) acc[tt][r][0] = acc[tt][r][1] = _mm256_setzero_ps();
-  const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  const __m256i ones = _mm256_set1_epi16(1);
   constexpr bool kLevels = kKind == kLevelNibbles;
   const __m256i levels = kLevels ? _mm256_load_si256(Ptr<__m256i>(LevelTable(0).bytes))
                                  : _mm256_setzero_si256();
@@ -607,18 +671,14 @@ SCULPT_AVX2 void MicroAvx2Nib(const QuantizedRows& x, int64_t i, const PackedMat
       for (int r = 0; r < MR; ++r) is[tt][r][0] = is[tt][r][1] = _mm256_setzero_si256();
     for (int64_t k = b * B; k < (b + 1) * B; k += 8) {
       _Pragma("GCC unroll 4") for (int tt = 0; tt < T; ++tt) {
-        const uint8_t* base = w.values.data() + ((t + tt) * (K / 8) + k / 8) * kTile * 4;
-        if constexpr (MR == 1) PrefetchWeights(base, k / 8, K / 8, T - 1);
+        const uint8_t* base = WeightsAt<kKind>(w, t + tt, k);
+        constexpr int64_t kPer = KPerLoad(kKind);
+        if constexpr (MR == 1) {
+          if (kKind != kCrumbs || k % 16 == 0) PrefetchWeights(base, k / kPer, K / kPer, T - 1);
+        }
         __m256i lo[2], hi[2];  // columns 0-7 and 8-15: a dword per column, a byte per k
         for (int h = 0; h < 2; ++h) {
-          const __m256i v = _mm256_loadu_si256(Ptr<__m256i>(base + h * 32));
-          lo[h] = _mm256_and_si256(v, low4);
-          hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-          if constexpr (kLevels) {
-            lo[h] = _mm256_shuffle_epi8(levels, lo[h]);
-            hi[h] = _mm256_shuffle_epi8(levels, hi[h]);
-          }
-          AddPlanesAvx2<kKind>(w, t + tt, k, h, &lo[h], &hi[h]);
+          NibblesAvx2<kKind>(base + h * 32, w, t + tt, k, h, levels, &lo[h], &hi[h]);
         }
         for (int r = 0; r < MR; ++r) {
           const __m256i xa = _mm256_set1_epi32(XQuad(xq, K, r, k));
@@ -715,7 +775,6 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
                                  int64_t ldy) {
   const int64_t K = w.cols, B = w.block, nb = K / B;
   alignas(32) float acc[MR][T][kTile] = {};
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
   const __m256i levels = kNib == kLevelNibbles
                              ? _mm256_load_si256(Ptr<__m256i>(LevelTable(w.offset).bytes))
                              : _mm256_setzero_si256();
@@ -731,18 +790,14 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
       for (int64_t k = b * B; k < (b + 1) * B; k += 8) {
         const int32_t* xk = xq + (k / 4) * MR;
         _Pragma("GCC unroll 4") for (int tt = 0; tt < T; ++tt) {
-          const uint8_t* base = w.values.data() + ((t + tt) * (K / 8) + k / 8) * kTile * 4;
-          if constexpr (MR <= kAheadRows) PrefetchWeights(base, k / 8, K / 8, T - 1);
+          const uint8_t* base = WeightsAt<kNib>(w, t + tt, k);
+          constexpr int64_t kPer = KPerLoad(kNib);
+          if constexpr (MR <= kAheadRows) {
+            if (kNib != kCrumbs || k % 16 == 0) PrefetchWeights(base, k / kPer, K / kPer, T - 1);
+          }
           __m256i lo[2], hi[2];
           _Pragma("GCC unroll 2") for (int h = 0; h < 2; ++h) {
-            const __m256i v = _mm256_loadu_si256(Ptr<__m256i>(base + h * 32));
-            lo[h] = _mm256_and_si256(v, low4);
-            hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-            if constexpr (kNib == kLevelNibbles) {  // indices -> level + offset
-              lo[h] = _mm256_shuffle_epi8(levels, lo[h]);
-              hi[h] = _mm256_shuffle_epi8(levels, hi[h]);
-            }
-            AddPlanesAvx2<kNib>(w, t + tt, k, h, &lo[h], &hi[h]);
+            NibblesAvx2<kNib>(base + h * 32, w, t + tt, k, h, levels, &lo[h], &hi[h]);
           }
           _Pragma("GCC unroll 16") for (int r = 0; r < MR; ++r) {
             const __m256i xa = _mm256_set1_epi32(xk[r]), xb = _mm256_set1_epi32(xk[MR + r]);

@@ -14,6 +14,10 @@
 //                         k + 4 + i (high nibble) of row j, u = q + offset (Q4_0 +8, Q3_K +4,
 //                         Q2_K, Q4_1 and Q4_K +0); with `levels` (IQ4_NL, IQ4_XS) the nibbles
 //                         are indices of the IQ4 levels, u = level + 127 once looked up
+//   kU2Quads:             u      [K/16][kTile][4] bytes: bits 2c and 2c + 1 of byte (j, i) hold
+//                         u at k + 4c + i of row j (c = 0..3), u = q (Q2_K): a group of 8 k
+//                         from k + 8g reads as kU4Quads once crumbs 2g and 2g + 1 are shifted
+//                         down
 // A quantized weight is w = scale * q (- min): exactly the float operations of ggml's
 // dequantize_row_* for Q8_0, Q4_0 (q - 8 stored), Q5_0 (q - 16 stored), Q4_1 and Q5_1 (scale = d,
 // min = -m: d q - (-m) rounds as d q + m), Q2_K, Q4_K and Q5_K (scale = d*sc, min = dmin*m),
@@ -22,8 +26,9 @@
 // equal Dequantize() bit for bit. The types of at most 4 bits
 // use kI4 (offset -least q: Q4_0 8, Q3_K 4, the others 0): half the bytes, the same arithmetic;
 // the 5-, 6- and 8-bit ones and the IQ4 levels kI8. The int8 backend's formats
-// (kU8Quads, kU4Quads) keep the IQ4 types and the 5-bit ones (Q6_K where the AVX-512 VNNI kernel
-// runs) as nibbles too: level indices, or bits 0-3 with bit planes for 4 and 5 (`planes`).
+// (kU8Quads, kU4Quads, kU2Quads) keep the IQ4 types and the 5-bit ones (Q6_K where the AVX-512
+// VNNI kernel runs) as nibbles too: level indices, or bits 0-3 with bit planes for 4 and 5
+// (`planes`); and Q2_K as 2-bit crumbs where the AVX-512 VNNI kernel runs.
 #pragma once
 
 #include <cstdint>
@@ -38,7 +43,7 @@
 
 namespace sculpt::kernels {
 
-enum class PanelFormat { kF32, kF16, kBF16, kI8, kI4, kU8Quads, kU4Quads };
+enum class PanelFormat { kF32, kF16, kBF16, kI8, kI4, kU8Quads, kU4Quads, kU2Quads };
 
 struct PackedMatrix {
   GgmlType source = GgmlType::kF32;
@@ -46,7 +51,7 @@ struct PackedMatrix {
   int64_t rows = 0, cols = 0;
   int64_t block = 0;     // quantized: k values per scale
   bool has_min = false;  // quantized: w = scale * q - min
-  int32_t offset = 0;    // kI4, kU8Quads, kU4Quads: stored value minus offset = q
+  int32_t offset = 0;    // kI4 and the quads: stored value minus offset = q
   // kU4Quads of the IQ4 types: each nibble is an index i into kIq4Levels (kernels/quant.h); the
   // kernels look it up as the byte u = kIq4Levels[i] + offset (offset 127) and go on as for bytes.
   bool levels = false;

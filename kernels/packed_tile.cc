@@ -465,6 +465,7 @@ void PackedTiles(const float* x, int64_t m, const PackedMatrix& w, int64_t t, in
       return AllRows<PanelFormat::kI4, false>(x, m, w, t, t1, y, ldy);
     case PanelFormat::kU8Quads:  // int8-activation formats: kernels/int8_matmul.cc, never here
     case PanelFormat::kU4Quads:
+    case PanelFormat::kU2Quads:
       return;
   }
 }

@@ -61,6 +61,7 @@ void WeightsAt(const PackedMatrix& w, int64_t t, int64_t k, float* out) {
     }
     case PanelFormat::kU8Quads:  // int8-activation formats: their twin is IntTilesScalar
     case PanelFormat::kU4Quads:
+    case PanelFormat::kU2Quads:
       SCULPT_CHECK(false && "WeightsAt: not a float-path format");
   }
 }
@@ -90,6 +91,10 @@ namespace {
 inline int WeightByte(const PackedMatrix& w, int64_t t, int64_t k, int64_t j) {
   const uint8_t* v = w.values.data();
   if (w.format == PanelFormat::kU8Quads) return v[((t * (w.cols / 4) + k / 4) * kTile + j) * 4 + k % 4];
+  if (w.format == PanelFormat::kU2Quads) {  // crumb (k % 16) / 4
+    const uint8_t byte = v[((t * (w.cols / 16) + k / 16) * kTile + j) * 4 + k % 4];
+    return (byte >> (2 * (k % 16 / 4))) & 3;
+  }
   const uint8_t byte = v[((t * (w.cols / 8) + k / 8) * kTile + j) * 4 + k % 4];
   const int nibble = (k % 8) < 4 ? (byte & 0x0F) : (byte >> 4);
   if (w.levels) return kIq4Levels[nibble] + w.offset;

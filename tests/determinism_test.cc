@@ -423,19 +423,21 @@ TEST(Determinism, Int8MatMulIsCloseToTheFloatContract) {
     kernels::MatMul(x.data(), m, w, want.data());
     ASSERT_TRUE(kernels::SetBackend("int8").ok());
     const kernels::PackedMatrix packed = kernels::Pack(w);
-    const bool nibbles = s.type == GgmlType::kQ4_0 || s.type == GgmlType::kQ4_1 ||
-                         s.type == GgmlType::kQ4_K || s.type == GgmlType::kQ2_K ||
-                         s.type == GgmlType::kQ3_K;  // every type of at most 4 bits
-    const bool levels = s.type == GgmlType::kIQ4_NL || s.type == GgmlType::kIQ4_XS;
     const bool vnni =
         kernels::CurrentSimdTarget() == SimdTarget::kAvx512 && kernels::CpuHasVnni();
+    const bool crumbs = s.type == GgmlType::kQ2_K && vnni;  // 2 bits
+    const bool nibbles = !crumbs && (s.type == GgmlType::kQ4_0 || s.type == GgmlType::kQ4_1 ||
+                                     s.type == GgmlType::kQ4_K || s.type == GgmlType::kQ2_K ||
+                                     s.type == GgmlType::kQ3_K);  // every other type of <= 4 bits
+    const bool levels = s.type == GgmlType::kIQ4_NL || s.type == GgmlType::kIQ4_XS;
     const int planes = s.type == GgmlType::kQ6_K ? (vnni ? 2 : 0)
                        : s.type == GgmlType::kQ5_0 || s.type == GgmlType::kQ5_1 ||
                                s.type == GgmlType::kQ5_K
                            ? 1
                            : 0;  // nibbles and the bits above them
-    ASSERT_EQ(packed.format, nibbles || levels || planes > 0 ? kernels::PanelFormat::kU4Quads
-                                                             : kernels::PanelFormat::kU8Quads);
+    ASSERT_EQ(packed.format, crumbs                            ? kernels::PanelFormat::kU2Quads
+                             : nibbles || levels || planes > 0 ? kernels::PanelFormat::kU4Quads
+                                                               : kernels::PanelFormat::kU8Quads);
     ASSERT_EQ(packed.levels, levels);
     ASSERT_EQ(packed.planes, planes);
     for (const Variant& t : Variants()) {
@@ -480,7 +482,7 @@ TEST(Packed, QuantizedWeightsTakeFewBitsPerWeight) {
       {GgmlType::kQ8_0, 8.5},   // 8.5
       {GgmlType::kQ5_0, 5.5},   // 5.5: 5-bit values as nibbles and a bit plane
       {GgmlType::kQ5_1, 6.0},   // 6
-      {GgmlType::kQ2_K, 5.25},  // 2.625: 2-bit values as nibbles
+      {GgmlType::kQ2_K, 3.25},  // 2.625: 2-bit values as crumbs (AVX-512 VNNI; else nibbles, 5.25)
       {GgmlType::kQ3_K, 4.625}, // 3.4375
       {GgmlType::kQ4_K, 4.75},  // 4.5
       {GgmlType::kQ5_K, 5.75},  // 5.5
@@ -498,8 +500,13 @@ TEST(Packed, QuantizedWeightsTakeFewBitsPerWeight) {
     const kernels::PackedMatrix packed = kernels::Pack({c.type, bytes.data(), n, k, row_bytes});
     // one super-scale (and one super-min) per column for the legacy types: 32 (64) bits over 4096;
     // the K types' sub-scales (and sub-mins) 8 bits per block, their supers 32 per 256 values
-    const bool bytes_q6 = c.type == GgmlType::kQ6_K && packed.planes == 0;  // without VNNI
-    EXPECT_NEAR(static_cast<double>(packed.bytes()) * 8 / (n * k), bytes_q6 ? 8.625 : c.bits, 0.02);
+    const bool vnni =
+        kernels::CurrentSimdTarget() == SimdTarget::kAvx512 && kernels::CpuHasVnni();
+    const double bits = vnni ? c.bits
+                        : c.type == GgmlType::kQ6_K ? 8.625  // bytes without VNNI
+                        : c.type == GgmlType::kQ2_K ? 5.25   // nibbles
+                                                    : c.bits;
+    EXPECT_NEAR(static_cast<double>(packed.bytes()) * 8 / (n * k), bits, 0.02);
   }
 }
 
