@@ -75,6 +75,11 @@ std::vector<uint8_t> RandomWeights(GgmlType type, int64_t n, int64_t k, std::mt1
       std::memcpy(p, &f, 4);
     } else if (type == GgmlType::kQ6_K) {
       std::memcpy(p + 208, &scale, 2);  // d follows ql, qh and the 16 scales
+    } else if (type == GgmlType::kQ2_K) {  // d and dmin follow the 16 scales and qs
+      std::memcpy(p + 80, &scale, 2);
+      std::memcpy(p + 82, &scale, 2);
+    } else if (type == GgmlType::kQ3_K) {
+      std::memcpy(p + 108, &scale, 2);  // d follows hmask, qs and the 12 scale bytes
     } else {  // Q8_0, Q4_0, IQ4_XS: d first; Q4_K, Q5_K: d, then dmin
       std::memcpy(p, &scale, 2);
       if (type == GgmlType::kQ4_K || type == GgmlType::kQ5_K) std::memcpy(p + 2, &scale, 2);
@@ -282,12 +287,13 @@ nlohmann::json RunKernelBench(const KernelBenchOptions& o) {
     }
   }
   // GEMV only for the other types of common files (Q4_K_M keeps some tensors in Q6_K, Q5_K_M
-  // most in Q5_K; IQ4_XS files), on the 8B shapes.
+  // most in Q5_K, Q3_K_M most in Q3_K, Q2_K files some in Q2_K; IQ4_XS files), on the 8B shapes.
   for (const Shape& s : shapes) {
     if (s.k < 4096) continue;
     std::vector<float> x(static_cast<size_t>(s.k)), y(static_cast<size_t>(s.n));
     for (float& v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
-    for (GgmlType type : {GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kIQ4_XS}) {
+    for (GgmlType type : {GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kIQ4_XS, GgmlType::kQ3_K,
+                          GgmlType::kQ2_K}) {
       const auto traits = *kernels::TraitsOf(static_cast<uint32_t>(type));
       const auto bytes = RandomWeights(type, s.n, s.k, rng);
       const kernels::WeightMatrix raw{type, bytes.data(), s.n, s.k,
