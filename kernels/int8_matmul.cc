@@ -102,9 +102,7 @@ namespace {
 // one stream from memory at a time reaches about half the bandwidth (Q8_0 with K = 14336, 224 KiB
 // per tile, measured 18 GB/s with blocks of 2 tiles, 33 GB/s with 4).
 int64_t TilesPerBlock(const PackedMatrix& w) {
-  const int64_t bytes_per_tile = w.cols * kTile / (w.format == PanelFormat::kU4Quads   ? 2
-                                                   : w.format == PanelFormat::kU2Quads ? 4
-                                                                                       : 1);
+  const int64_t bytes_per_tile = w.cols * BytesPerK(w.format);
   return std::clamp<int64_t>(L2CacheBytes() / 2 / std::max<int64_t>(1, bytes_per_tile), 4, 32);
 }
 
@@ -394,7 +392,7 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
       for (int64_t k = b * B; k < (b + 1) * B; k += 4) {
         __m512i wv[T];
         _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
-          const uint8_t* base = w.values.data() + ((t + tt) * (K / 4) + k / 4) * kTile * 4;
+          const uint8_t* base = WeightsAt<kBytes>(w, t + tt, k);
           if constexpr (MR <= kAheadRows) PrefetchWeights(base, k / 4, K / 4, T - 1);
           wv[tt] = _mm512_loadu_si512(base);
         }
@@ -570,7 +568,7 @@ SCULPT_AVX2 void MicroAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix
       for (int r = 0; r < MR; ++r) is[tt][r][0] = is[tt][r][1] = _mm256_setzero_si256();
     for (int64_t k = b * B; k < (b + 1) * B; k += 4) {
       _Pragma("GCC unroll 4") for (int tt = 0; tt < T; ++tt) {
-        const uint8_t* base = w.values.data() + ((t + tt) * (K / 4) + k / 4) * kTile * 4;
+        const uint8_t* base = WeightsAt<kBytes>(w, t + tt, k);
         if constexpr (MR == 1) PrefetchWeights(base, k / 4, K / 4, T - 1);
         __m256i q[2], mag[2];  // columns 0-7 and 8-15: a dword per column, a byte per k
         for (int h = 0; h < 2; ++h) {
@@ -812,7 +810,7 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
       for (int64_t k = b * B; k < (b + 1) * B; k += 4) {
         const int32_t* xk = xq + (k / 4) * MR;
         _Pragma("GCC unroll 4") for (int tt = 0; tt < T; ++tt) {
-          const uint8_t* base = w.values.data() + ((t + tt) * (K / 4) + k / 4) * kTile * 4;
+          const uint8_t* base = WeightsAt<kBytes>(w, t + tt, k);
           if constexpr (MR <= kAheadRows) PrefetchWeights(base, k / 4, K / 4, T - 1);
           const __m256i w0 = _mm256_loadu_si256(Ptr<__m256i>(base));
           const __m256i w1 = _mm256_loadu_si256(Ptr<__m256i>(base + 32));

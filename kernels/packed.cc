@@ -17,18 +17,6 @@ namespace sculpt::kernels {
 
 namespace {
 
-// Bytes of the kTile weights of one k.
-size_t BytesPerK(PanelFormat f) {
-  switch (f) {
-    case PanelFormat::kF32: return 4 * kTile;
-    case PanelFormat::kF16: case PanelFormat::kBF16: return 2 * kTile;
-    case PanelFormat::kI8: case PanelFormat::kU8Quads: return kTile;
-    case PanelFormat::kI4: case PanelFormat::kU4Quads: return kTile / 2;
-    case PanelFormat::kU2Quads: return kTile / 4;
-  }
-  return 4 * kTile;
-}
-
 bool Quantized(PanelFormat f) {
   return f != PanelFormat::kF32 && f != PanelFormat::kF16 && f != PanelFormat::kBF16;
 }
@@ -92,7 +80,7 @@ void StorePlanes(const uint8_t* u, PackedMatrix& p, int64_t t, int64_t j) {
 // each value in place (a switch on the format and a byte or nibble read-modify-write per value)
 // took 1.8-7.5x as long (4096 x 14336, one thread; Q8_0 least, Q4_K most).
 void PackQuantRow(const WeightMatrix& w, int64_t r, PackedMatrix& p, int64_t t, int64_t j) {
-  uint8_t* base = p.values.data() + static_cast<size_t>(t * p.cols) * BytesPerK(p.format);
+  uint8_t* base = p.values.data() + static_cast<size_t>(t * p.cols * BytesPerK(p.format));
   const int64_t nb = p.n_blocks();
   // blocks per ggml block (its BlockScales)
   const int64_t per = TraitsOf(static_cast<uint32_t>(w.type))->block_size / p.block;
@@ -165,12 +153,12 @@ void PackFloatTile(const WeightMatrix& w, int64_t t, T* dst) {
 }  // namespace
 
 size_t PackedMatrix::bytes() const {
-  if (!Quantized(format)) return static_cast<size_t>(n_tiles * cols) * BytesPerK(format);
+  if (!Quantized(format)) return static_cast<size_t>(n_tiles * cols * BytesPerK(format));
   const auto per_tile = static_cast<size_t>(kTile * scale_sets());
   const size_t scale_bytes = static_cast<size_t>(n_blocks() * sub_bytes()) +
                              static_cast<size_t>(n_supers()) * sizeof(float);
   return static_cast<size_t>(n_tiles) *
-         (static_cast<size_t>(cols) * BytesPerK(format) + per_tile * scale_bytes +
+         (static_cast<size_t>(cols * BytesPerK(format)) + per_tile * scale_bytes +
           static_cast<size_t>(cols / 8 * planes * 16));
 }
 
@@ -256,7 +244,7 @@ PackedMatrix Pack(const WeightMatrix& w) {
   // The loop below writes every value and scale of every column that exists (a nibble shares its
   // byte only with a column of the same tile). Only the last tile, whose columns past `rows` are
   // padding, is zeroed first (zeroing all of it was a pass over the whole matrix for nothing).
-  const size_t tile_bytes = static_cast<size_t>(p.cols) * BytesPerK(p.format);
+  const auto tile_bytes = static_cast<size_t>(p.cols * BytesPerK(p.format));
   const auto last = static_cast<size_t>(std::max<int64_t>(p.n_tiles - 1, 0));
   p.values.Reserve(tile_bytes * static_cast<size_t>(p.n_tiles));
   if (p.n_tiles > 0) std::memset(p.values.data() + tile_bytes * last, 0, tile_bytes);

@@ -92,6 +92,18 @@ struct PackedMatrix {
   }
 };
 
+// Bytes of the kTile weights of one k in format f.
+constexpr int64_t BytesPerK(PanelFormat f) {
+  switch (f) {
+    case PanelFormat::kF32: return 4 * kTile;
+    case PanelFormat::kF16: case PanelFormat::kBF16: return 2 * kTile;
+    case PanelFormat::kI8: case PanelFormat::kU8Quads: return kTile;
+    case PanelFormat::kI4: case PanelFormat::kU4Quads: return kTile / 2;
+    case PanelFormat::kU2Quads: return kTile / 4;
+  }
+  return 4 * kTile;
+}
+
 // The bit planes of tile t's group of 8 k from k (a multiple of 8): planes x 16 bytes.
 inline const uint8_t* PlanesOf(const PackedMatrix& w, int64_t t, int64_t k) {
   return w.high.data() + (t * (w.cols / 8) + k / 8) * w.planes * 16;

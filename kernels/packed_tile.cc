@@ -55,10 +55,6 @@ using VF = hn::Vec<DF>;
 constexpr int kLanes = static_cast<int>(HWY_LANES(float));
 constexpr size_t kVecs = kTile / kLanes > 0 ? kTile / kLanes : 1;
 constexpr bool kQuantFmt(PanelFormat f) { return f == PanelFormat::kI8 || f == PanelFormat::kI4; }
-// Bytes of one tile at one k.
-constexpr int64_t kBytesPerK(PanelFormat f) {
-  return f == PanelFormat::kF32 ? 4 * kTile : f == PanelFormat::kI4 ? kTile / 2 : f == PanelFormat::kI8 ? kTile : 2 * kTile;
-}
 
 // The weights AllRows multiplies next (the next column block, or the first one of the next k
 // block): n_segs tiles, each seg_lines cache lines from base + s * seg_stride. While the current
@@ -383,7 +379,7 @@ void ChunkRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int
   const int first_rows = GroupRows<F>(m, 0);
   const bool several = first_rows < m;
   const int64_t kc = std::min(K, std::max<int64_t>(unit, 4096 / unit * unit));
-  const int64_t block_bytes = kc * kBytesPerK(F);
+  const int64_t block_bytes = kc * BytesPerK(F);
   const int64_t block_target = several ? L2CacheBytes() / 2 : int64_t{2048} << 10;
   const int64_t min_tiles = std::max(2, TilesFor(first_rows));  // the group's widest call
   const int64_t kNc = std::max<int64_t>(min_tiles, block_target / block_bytes);
@@ -405,10 +401,10 @@ void ChunkRows(const float* x, int64_t m, const PackedMatrix& w, int64_t t0, int
         next_t0 = t0, next_k0 = k1, next_t1 = std::min(t1, t0 + kNc);
       }
       if (!kQuantFmt(F) && next_t0 >= 0 && several) {
-        const int64_t bytes = (std::min(K, next_k0 + kc) - next_k0) * kBytesPerK(F);
-        ahead.base = w.values.data() + (next_t0 * K + next_k0) * kBytesPerK(F);
+        const int64_t bytes = (std::min(K, next_k0 + kc) - next_k0) * BytesPerK(F);
+        ahead.base = w.values.data() + (next_t0 * K + next_k0) * BytesPerK(F);
         ahead.seg_lines = (bytes + 63) / 64;
-        ahead.seg_stride = K * kBytesPerK(F);
+        ahead.seg_stride = K * BytesPerK(F);
         ahead.n_segs = next_t1 - next_t0;
         for (int64_t i = 0, mr = 0; i < m; i += mr) {
           mr = GroupRows<F>(m, i);
