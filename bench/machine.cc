@@ -29,7 +29,7 @@ float FmaLoop(int64_t iters, double* flops) {
 
 // Four independent sequential streams (quarters of the range), so the hardware prefetchers keep
 // several misses in flight, as the GEMV kernels do when they advance four tiles together; with
-// `prefetch`, each stream also touched 1 KiB ahead, as the int8 GEMV kernels do (on the Zen 5
+// `prefetch`, each stream also touched 2 KiB ahead, as the int8 GEMV kernels do (on the Zen 5
 // machines one thread 1.2-1.35x the plain loop's figure, two 1.3-1.8x): the probe is the better
 // of the two, so that a kernel is measured against the bandwidth a read can reach, not the one a
 // plain loop happens to get.
@@ -41,7 +41,7 @@ float ReadLoop(const float* p, size_t n, bool prefetch) {
   const float* b = p + q;
   const float* c = p + 2 * q;
   const float* e = p + 3 * q;
-  constexpr size_t kAhead = 256;  // floats: 1 KiB
+  constexpr size_t kAhead = 512;  // floats: 2 KiB
   auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
   for (size_t i = 0; i < q; i += N) {
     if (prefetch && i % 16 == 0 && i + kAhead < q) {  // a line per stream every 64 bytes

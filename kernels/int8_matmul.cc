@@ -120,8 +120,13 @@ const V* Ptr(const uint8_t* p) {
 // the tile's end at the same place in tile t + T, which the next call reads. One thread, 14336 x
 // 4096 and 4096 x 4096, copies beyond the caches, the builds in alternate processes: M = 1 Q4_0
 // 1.05-1.5x, Q4_K 1.05-1.2x, Q8_0 1.05-1.5x; M = 2-4 1.0-1.2x. Addresses only: no result changes.
+// 2 KiB of weights ahead rather than 1 (one process, the two distances in alternate rounds, 9-15
+// rounds, medians; 14336 x 4096 and 4096 x 4096): one thread Q4_K, Q4_0, Q8_0, Q5_K, Q6_K
+// 1.05-1.12x at M = 1, Q4_K and Q8_0 1.11-1.16x at M = 2-4, AVX2 1.13x; two threads 1.05x while
+// the memory system was fast, 0.99-1.07x while it was not; 4 KiB 0.95-1.0x (12 streams of 4 KiB
+// fill a 48 KiB L1).
 constexpr int kAheadRows = 4;
-constexpr int64_t kAheadBytes = 1024, kAheadBlocks = 8;
+constexpr int64_t kAheadBytes = 2048, kAheadBlocks = 8;
 
 // Prefetches `dist` bytes beyond `at`, the byte at offset `pos` of a tile whose stream is `len`
 // bytes long, with the tiles of the stream `len` apart; past the end, in the tile `skip` tiles on
