@@ -112,20 +112,25 @@ const V* Ptr(const uint8_t* p) {
   return reinterpret_cast<const V*>(p);
 }
 
-// Software prefetch for groups of at most kAheadRows rows (GEMV and small batches), which memory
-// bounds. A call over T tiles reads 3 T streams (each tile's weights, sub-scales and super-scales)
-// that end after K values (32 KiB of Q4_0 at K = 4096), more and shorter streams than the hardware
-// prefetchers follow at full speed; so every load is preceded by a prefetch further along its
-// stream (kAheadBytes of weights, kAheadBlocks blocks of scales, the next super-scales), and past
-// the tile's end at the same place in tile t + T, which the next call reads. One thread, 14336 x
-// 4096 and 4096 x 4096, copies beyond the caches, the builds in alternate processes: M = 1 Q4_0
-// 1.05-1.5x, Q4_K 1.05-1.2x, Q8_0 1.05-1.5x; M = 2-4 1.0-1.2x. Addresses only: no result changes.
+// Software prefetch in every row group. A call over T tiles reads 3 T streams (each tile's weights,
+// sub-scales and super-scales) that end after K values (32 KiB of Q4_0 at K = 4096), more and
+// shorter streams than the hardware prefetchers follow at full speed; so every load is preceded by
+// a prefetch further along its stream (kAheadBytes of weights, kAheadBlocks blocks of scales, the
+// next super-scales), and past the tile's end at the same place in tile t + T, which the next call
+// reads. One thread, 14336 x 4096 and 4096 x 4096, copies beyond the caches, the builds in
+// alternate processes: M = 1 Q4_0 1.05-1.5x, Q4_K 1.05-1.2x, Q8_0 1.05-1.5x; M = 2-4 1.0-1.2x.
+// Addresses only: no result changes.
 // 2 KiB of weights ahead rather than 1 (one process, the two distances in alternate rounds, 9-15
 // rounds, medians; 14336 x 4096 and 4096 x 4096): one thread Q4_K, Q4_0, Q8_0, Q5_K, Q6_K
-// 1.05-1.12x at M = 1, Q4_K and Q8_0 1.11-1.16x at M = 2-4, AVX2 1.13x; two threads 1.05x while
-// the memory system was fast, 0.99-1.07x while it was not; 4 KiB 0.95-1.0x (12 streams of 4 KiB
-// fill a 48 KiB L1).
-constexpr int kAheadRows = 4;
+// 1.05-1.12x at M = 1, Q4_K and Q8_0 1.11-1.16x at M = 2-4, AVX2 1.13x; two threads 1.05x while the
+// memory system was fast, 0.99-1.07x while it was not; 4 KiB 0.95-1.0x (12 streams of 4 KiB fill a
+// 48 KiB L1).
+// Every row group prefetches, not only groups of up to 4 rows (GEMV and small batches) as before:
+// the first group to pass over a column block streams it from memory (in alternate rounds of one
+// process, one thread, 14336 x 4096 and 4096 x 4096: AVX-512 VNNI Q4_K / Q4_0 / Q8_0 M = 8
+// 1.26-1.71x, M = 17 1.17-1.35x, M = 32 1.11-1.14x, M = 64 1.01-1.09x, M = 128-256 1.01-1.04x; two
+// threads M = 8 1.57x, M = 17 1.23x; AVX-VNNI Q8_0 M = 6-64 1.03-1.18x; plain AVX2, which
+// prefetched for single rows only, M = 2-17 1.05-1.51x).
 constexpr int64_t kAheadBytes = 2048, kAheadBlocks = 8;
 
 // Prefetches `dist` bytes beyond `at`, the byte at offset `pos` of a tile whose stream is `len`
@@ -310,8 +315,8 @@ SCULPT_VNNI inline __m512 ScaleVnni(const PackedMatrix& w, int64_t t, int64_t b,
 
 // The low and high nibbles (k + i and k + 4 + i, i = 0..3) of tile t's group of 8 k from k, from
 // the load v (WeightsAt): for crumbs the load's crumbs 2g and 2g + 1; the IQ4 levels looked up
-// (level + offset); the planes' bits added, their stream prefetched with kAhead (T tiles a call).
-template <int kKind, bool kAhead>
+// (level + offset); the planes' bits added, their stream prefetched (T tiles a call).
+template <int kKind>
 SCULPT_VNNI inline void NibblesVnni(__m512i v, int g, const PackedMatrix& w, int64_t t, int64_t k,
                                     int T, __m512i levels, __m512i* lo, __m512i* hi) {
   if constexpr (kKind == kCrumbs) {
@@ -330,10 +335,8 @@ SCULPT_VNNI inline void NibblesVnni(__m512i v, int g, const PackedMatrix& w, int
   }
   for (int p = 0; p < PlaneCount(kKind); ++p) {  // bits 4, 5
     const uint8_t* plane = PlanesOf(w, t, k) + p * 16;
-    if constexpr (kAhead) {
-      PrefetchAhead(plane, (k / 8) * w.planes * 16, (w.cols / 8) * w.planes * 16,
-                    kAheadBytes / 4, T - 1);
-    }
+    PrefetchAhead(plane, (k / 8) * w.planes * 16, (w.cols / 8) * w.planes * 16, kAheadBytes / 4,
+                  T - 1);
     // lane L of the nibbles finds its bits at bit L (low) and 4 + L (high) of the 16 bytes:
     // rotated to bit a = 4 + p of each byte, kept there, added by OR
     const __m512i bits =
@@ -373,15 +376,14 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
         __m512i v[T];
         _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
           const uint8_t* base = WeightsAt<kNib>(w, t + tt, k);
-          if constexpr (MR <= kAheadRows) PrefetchWeights(base, k / kPer, K / kPer, T - 1);
+          PrefetchWeights(base, k / kPer, K / kPer, T - 1);
           v[tt] = _mm512_loadu_si512(base);
         }
         _Pragma("GCC unroll 2") for (int g = 0; g < kPer / 8; ++g) {  // groups of 8 k
           const int64_t kg = k + 8 * g;
           __m512i lo[T], hi[T];
           _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
-            NibblesVnni<kNib, (MR <= kAheadRows)>(v[tt], g, w, t + tt, kg, T, levels, &lo[tt],
-                                                 &hi[tt]);
+            NibblesVnni<kNib>(v[tt], g, w, t + tt, kg, T, levels, &lo[tt], &hi[tt]);
           }
           const int32_t* xk = xq + (kg / 4) * MR;
           _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r) {
@@ -398,7 +400,7 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
         __m512i wv[T];
         _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
           const uint8_t* base = WeightsAt<kBytes>(w, t + tt, k);
-          if constexpr (MR <= kAheadRows) PrefetchWeights(base, k / 4, K / 4, T - 1);
+          PrefetchWeights(base, k / 4, K / 4, T - 1);
           wv[tt] = _mm512_loadu_si512(base);
         }
         const int32_t* xk = xq + (k / 4) * MR;
@@ -412,7 +414,7 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
     }
     __m512 scale[T], mn[T];
     _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
-      if constexpr (MR <= kAheadRows) PrefetchScales(w, t + tt, b, T - 1);
+      PrefetchScales(w, t + tt, b, T - 1);
       scale[tt] = ScaleVnni(w, t + tt, b, 0);
       mn[tt] = kMin ? ScaleVnni(w, t + tt, b, 1) : _mm512_setzero_ps();
     }
@@ -574,7 +576,7 @@ SCULPT_AVX2 void MicroAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix
     for (int64_t k = b * B; k < (b + 1) * B; k += 4) {
       _Pragma("GCC unroll 4") for (int tt = 0; tt < T; ++tt) {
         const uint8_t* base = WeightsAt<kBytes>(w, t + tt, k);
-        if constexpr (MR == 1) PrefetchWeights(base, k / 4, K / 4, T - 1);
+        PrefetchWeights(base, k / 4, K / 4, T - 1);
         __m256i q[2], mag[2];  // columns 0-7 and 8-15: a dword per column, a byte per k
         for (int h = 0; h < 2; ++h) {
           const __m256i u = _mm256_loadu_si256(Ptr<__m256i>(base + h * 32));
@@ -591,7 +593,7 @@ SCULPT_AVX2 void MicroAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix
       }
     }
     for (int tt = 0; tt < T; ++tt) {
-      if constexpr (MR == 1) PrefetchScales(w, t + tt, b, T - 1);
+      PrefetchScales(w, t + tt, b, T - 1);
       AddBlockAvx2<MR, kMin>(x, i, w, t + tt, b, is[tt], 0, acc[tt]);
     }
   }
@@ -676,9 +678,7 @@ SCULPT_AVX2 void MicroAvx2Nib(const QuantizedRows& x, int64_t i, const PackedMat
       _Pragma("GCC unroll 4") for (int tt = 0; tt < T; ++tt) {
         const uint8_t* base = WeightsAt<kKind>(w, t + tt, k);
         constexpr int64_t kPer = KPerLoad(kKind);
-        if constexpr (MR == 1) {
-          if (kKind != kCrumbs || k % 16 == 0) PrefetchWeights(base, k / kPer, K / kPer, T - 1);
-        }
+        if (kKind != kCrumbs || k % 16 == 0) PrefetchWeights(base, k / kPer, K / kPer, T - 1);
         __m256i lo[2], hi[2];  // columns 0-7 and 8-15: a dword per column, a byte per k
         for (int h = 0; h < 2; ++h) {
           NibblesAvx2<kKind>(base + h * 32, w, t + tt, k, h, levels, &lo[h], &hi[h]);
@@ -705,7 +705,7 @@ SCULPT_AVX2 void MicroAvx2Nib(const QuantizedRows& x, int64_t i, const PackedMat
       }
     }
     for (int tt = 0; tt < T; ++tt) {
-      if constexpr (MR == 1) PrefetchScales(w, t + tt, b, T - 1);
+      PrefetchScales(w, t + tt, b, T - 1);
       // the level sums are of q already; the nibble sums of q + offset
       AddBlockAvx2<MR, kMin>(x, i, w, t + tt, b, is[tt], kLevels ? 0 : w.offset, acc[tt]);
     }
@@ -795,9 +795,7 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
         _Pragma("GCC unroll 4") for (int tt = 0; tt < T; ++tt) {
           const uint8_t* base = WeightsAt<kNib>(w, t + tt, k);
           constexpr int64_t kPer = KPerLoad(kNib);
-          if constexpr (MR <= kAheadRows) {
-            if (kNib != kCrumbs || k % 16 == 0) PrefetchWeights(base, k / kPer, K / kPer, T - 1);
-          }
+          if (kNib != kCrumbs || k % 16 == 0) PrefetchWeights(base, k / kPer, K / kPer, T - 1);
           __m256i lo[2], hi[2];
           _Pragma("GCC unroll 2") for (int h = 0; h < 2; ++h) {
             NibblesAvx2<kNib>(base + h * 32, w, t + tt, k, h, levels, &lo[h], &hi[h]);
@@ -816,7 +814,7 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
         const int32_t* xk = xq + (k / 4) * MR;
         _Pragma("GCC unroll 4") for (int tt = 0; tt < T; ++tt) {
           const uint8_t* base = WeightsAt<kBytes>(w, t + tt, k);
-          if constexpr (MR <= kAheadRows) PrefetchWeights(base, k / 4, K / 4, T - 1);
+          PrefetchWeights(base, k / 4, K / 4, T - 1);
           const __m256i w0 = _mm256_loadu_si256(Ptr<__m256i>(base));
           const __m256i w1 = _mm256_loadu_si256(Ptr<__m256i>(base + 32));
           _Pragma("GCC unroll 16") for (int r = 0; r < MR; ++r) {
@@ -828,7 +826,7 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
       }
     }
     _Pragma("GCC unroll 4") for (int tt = 0; tt < T; ++tt) {
-      if constexpr (MR <= kAheadRows) PrefetchScales(w, t + tt, b, T - 1);
+      PrefetchScales(w, t + tt, b, T - 1);
       __m256 scales[2], mins[2];
       _Pragma("GCC unroll 2") for (int h = 0; h < 2; ++h) {
         scales[h] = ScaleAvx2(w, t + tt, b, 0, h);
