@@ -112,25 +112,27 @@ const V* Ptr(const uint8_t* p) {
   return reinterpret_cast<const V*>(p);
 }
 
-// Software prefetch in every row group. A call over T tiles reads 3 T streams (each tile's weights,
-// sub-scales and super-scales) that end after K values (32 KiB of Q4_0 at K = 4096), more and
-// shorter streams than the hardware prefetchers follow at full speed; so every load is preceded by
-// a prefetch further along its stream (kAheadBytes of weights, kAheadBlocks blocks of scales, the
-// next super-scales), and past the tile's end at the same place in tile t + T, which the next call
-// reads. One thread, 14336 x 4096 and 4096 x 4096, copies beyond the caches, the builds in
-// alternate processes: M = 1 Q4_0 1.05-1.5x, Q4_K 1.05-1.2x, Q8_0 1.05-1.5x; M = 2-4 1.0-1.2x.
-// Addresses only: no result changes.
+// Software prefetch in the first row group over each column block (AllVnni). A call over T tiles
+// reads 3 T streams (each tile's weights, sub-scales and super-scales) that end after K values (32
+// KiB of Q4_0 at K = 4096), more and shorter streams than the hardware prefetchers follow at full
+// speed; so every load is preceded by a prefetch further along its stream (kAheadBytes of weights,
+// kAheadBlocks blocks of scales, the next super-scales), and past the tile's end at the same place
+// in tile t + T, which the next call reads. One thread, 14336 x 4096 and 4096 x 4096, copies beyond
+// the caches, the builds in alternate processes: M = 1 Q4_0 1.05-1.5x, Q4_K 1.05-1.2x, Q8_0
+// 1.05-1.5x; M = 2-4 1.0-1.2x. Addresses only: no result changes.
 // 2 KiB of weights ahead rather than 1 (one process, the two distances in alternate rounds, 9-15
 // rounds, medians; 14336 x 4096 and 4096 x 4096): one thread Q4_K, Q4_0, Q8_0, Q5_K, Q6_K
 // 1.05-1.12x at M = 1, Q4_K and Q8_0 1.11-1.16x at M = 2-4, AVX2 1.13x; two threads 1.05x while the
 // memory system was fast, 0.99-1.07x while it was not; 4 KiB 0.95-1.0x (12 streams of 4 KiB fill a
 // 48 KiB L1).
-// Every row group prefetches, not only groups of up to 4 rows (GEMV and small batches) as before:
-// the first group to pass over a column block streams it from memory (in alternate rounds of one
-// process, one thread, 14336 x 4096 and 4096 x 4096: AVX-512 VNNI Q4_K / Q4_0 / Q8_0 M = 8
-// 1.26-1.71x, M = 17 1.17-1.35x, M = 32 1.11-1.14x, M = 64 1.01-1.09x, M = 128-256 1.01-1.04x; two
-// threads M = 8 1.57x, M = 17 1.23x; AVX-VNNI Q8_0 M = 6-64 1.03-1.18x; plain AVX2, which
-// prefetched for single rows only, M = 2-17 1.05-1.51x).
+// The first row group over each column block prefetches (every group of a GEMV or small batch, as
+// before only groups of up to 4 rows did): it streams the block from memory, and the later groups
+// re-read it from L2, where prefetches only take load slots. Against the up-to-4-rows rule (one
+// thread, 14336 x 4096, the builds in alternate processes): Q4_K / Q8_0 M = 8 1.29-1.50x, M = 17
+// 1.18-1.38x, M = 32 1.17-1.20x, M = 256 and 1024 equal; prefetching in every group instead was as
+// fast at M <= 256 (in alternate rounds of one process: M = 8 1.26-1.71x, 64 1.01-1.09x; AVX-VNNI
+// Q8_0 1.03-1.18x; plain AVX2, which prefetched for single rows only, M = 2-17 1.05-1.51x) but
+// 0.92x at M = 1024 (Q8_0, 4096 x 4096: 73 groups, each paying for the prefetches).
 constexpr int64_t kAheadBytes = 2048, kAheadBlocks = 8;
 
 // Prefetches `dist` bytes beyond `at`, the byte at offset `pos` of a tile whose stream is `len`
@@ -316,7 +318,7 @@ SCULPT_VNNI inline __m512 ScaleVnni(const PackedMatrix& w, int64_t t, int64_t b,
 // The low and high nibbles (k + i and k + 4 + i, i = 0..3) of tile t's group of 8 k from k, from
 // the load v (WeightsAt): for crumbs the load's crumbs 2g and 2g + 1; the IQ4 levels looked up
 // (level + offset); the planes' bits added, their stream prefetched (T tiles a call).
-template <int kKind>
+template <int kKind, bool kAhead>
 SCULPT_VNNI inline void NibblesVnni(__m512i v, int g, const PackedMatrix& w, int64_t t, int64_t k,
                                     int T, __m512i levels, __m512i* lo, __m512i* hi) {
   if constexpr (kKind == kCrumbs) {
@@ -335,8 +337,10 @@ SCULPT_VNNI inline void NibblesVnni(__m512i v, int g, const PackedMatrix& w, int
   }
   for (int p = 0; p < PlaneCount(kKind); ++p) {  // bits 4, 5
     const uint8_t* plane = PlanesOf(w, t, k) + p * 16;
-    PrefetchAhead(plane, (k / 8) * w.planes * 16, (w.cols / 8) * w.planes * 16, kAheadBytes / 4,
-                  T - 1);
+    if constexpr (kAhead) {
+      PrefetchAhead(plane, (k / 8) * w.planes * 16, (w.cols / 8) * w.planes * 16,
+                    kAheadBytes / 4, T - 1);
+    }
     // lane L of the nibbles finds its bits at bit L (low) and 4 + L (high) of the 16 bytes:
     // rotated to bit a = 4 + p of each byte, kept there, added by OR
     const __m512i bits =
@@ -356,7 +360,7 @@ SCULPT_VNNI inline void NibblesVnni(__m512i v, int g, const PackedMatrix& w, int
 
 // MR rows x T tiles (from tile t) over all of K: a block's integer sums in registers, then its
 // float part added to the float sums (FloatSums).
-template <int MR, int T, int kNib, bool kMin>
+template <int MR, int T, int kNib, bool kMin, bool kAhead>
 SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, float* y,
                            int64_t ldy) {
   const int64_t K = w.cols, B = w.block, nb = K / B;
@@ -376,14 +380,14 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
         __m512i v[T];
         _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
           const uint8_t* base = WeightsAt<kNib>(w, t + tt, k);
-          PrefetchWeights(base, k / kPer, K / kPer, T - 1);
+          if constexpr (kAhead) PrefetchWeights(base, k / kPer, K / kPer, T - 1);
           v[tt] = _mm512_loadu_si512(base);
         }
         _Pragma("GCC unroll 2") for (int g = 0; g < kPer / 8; ++g) {  // groups of 8 k
           const int64_t kg = k + 8 * g;
           __m512i lo[T], hi[T];
           _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
-            NibblesVnni<kNib>(v[tt], g, w, t + tt, kg, T, levels, &lo[tt], &hi[tt]);
+            NibblesVnni<kNib, kAhead>(v[tt], g, w, t + tt, kg, T, levels, &lo[tt], &hi[tt]);
           }
           const int32_t* xk = xq + (kg / 4) * MR;
           _Pragma("GCC unroll 32") for (int r = 0; r < MR; ++r) {
@@ -400,7 +404,7 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
         __m512i wv[T];
         _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
           const uint8_t* base = WeightsAt<kBytes>(w, t + tt, k);
-          PrefetchWeights(base, k / 4, K / 4, T - 1);
+          if constexpr (kAhead) PrefetchWeights(base, k / 4, K / 4, T - 1);
           wv[tt] = _mm512_loadu_si512(base);
         }
         const int32_t* xk = xq + (k / 4) * MR;
@@ -414,7 +418,7 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
     }
     __m512 scale[T], mn[T];
     _Pragma("GCC unroll 32") for (int tt = 0; tt < T; ++tt) {
-      PrefetchScales(w, t + tt, b, T - 1);
+      if constexpr (kAhead) PrefetchScales(w, t + tt, b, T - 1);
       scale[tt] = ScaleVnni(w, t + tt, b, 0);
       mn[tt] = kMin ? ScaleVnni(w, t + tt, b, 1) : _mm512_setzero_ps();
     }
@@ -439,13 +443,19 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
   }
 }
 
-// One row group over tiles [n0, n1): T tiles at a time, then single tiles.
+// One row group over tiles [n0, n1): T tiles at a time, then single tiles; with `ahead` (the
+// first group over a column block, which streams it from memory: AheadOf) prefetching.
 template <int MR, int T, int kNib, bool kMin>
 SCULPT_VNNI void GroupVnni(const GroupX& x, const PackedMatrix& w, int64_t n0, int64_t n1, float* y,
-                           int64_t ldy) {
-  int64_t t = n0;
-  for (; t + T <= n1; t += T) MicroVnni<MR, T, kNib, kMin>(x, w, t, y, ldy);
-  for (; t < n1; ++t) MicroVnni<MR, 1, kNib, kMin>(x, w, t, y, ldy);
+                           int64_t ldy, bool ahead) {
+  const auto run = [&](auto prefetch) {
+    constexpr bool kAhead = decltype(prefetch)::value;
+    int64_t t = n0;
+    for (; t + T <= n1; t += T) MicroVnni<MR, T, kNib, kMin, kAhead>(x, w, t, y, ldy);
+    for (; t < n1; ++t) MicroVnni<MR, 1, kNib, kMin, kAhead>(x, w, t, y, ldy);
+  };
+  if (ahead) return run(std::true_type());
+  run(std::false_type());
 }
 
 template <int kNib, bool kMin>
@@ -460,7 +470,7 @@ SCULPT_VNNI void AllVnni(const QuantizedRows& x, const PackedMatrix& w, int64_t 
     ForEachRowGroup<kTop>(m, [&](int64_t i, auto rows) {
       constexpr int kRows = decltype(rows)::value;
       GroupVnni<kRows, VnniTiles<kNib>(kRows), kNib, kMin>(grouped.At(i, K, nb), w, n0, n1,
-                                                           y + i * ldy, ldy);
+                                                           y + i * ldy, ldy, i == 0);
     });
   }
 }
@@ -560,7 +570,7 @@ inline int32_t XQuad(const int8_t* xq, int64_t K, int r, int64_t k) {
   return v;
 }
 
-template <int MR, int T, bool kMin>
+template <int MR, int T, bool kMin, bool kAhead>
 SCULPT_AVX2 void MicroAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix& w, int64_t t,
                            float* y, int64_t ldy) {
   const int64_t K = w.cols, B = w.block, nb = K / B;
@@ -576,7 +586,7 @@ SCULPT_AVX2 void MicroAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix
     for (int64_t k = b * B; k < (b + 1) * B; k += 4) {
       _Pragma("GCC unroll 4") for (int tt = 0; tt < T; ++tt) {
         const uint8_t* base = WeightsAt<kBytes>(w, t + tt, k);
-        PrefetchWeights(base, k / 4, K / 4, T - 1);
+        if constexpr (kAhead) PrefetchWeights(base, k / 4, K / 4, T - 1);
         __m256i q[2], mag[2];  // columns 0-7 and 8-15: a dword per column, a byte per k
         for (int h = 0; h < 2; ++h) {
           const __m256i u = _mm256_loadu_si256(Ptr<__m256i>(base + h * 32));
@@ -593,7 +603,7 @@ SCULPT_AVX2 void MicroAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix
       }
     }
     for (int tt = 0; tt < T; ++tt) {
-      PrefetchScales(w, t + tt, b, T - 1);
+      if constexpr (kAhead) PrefetchScales(w, t + tt, b, T - 1);
       AddBlockAvx2<MR, kMin>(x, i, w, t + tt, b, is[tt], 0, acc[tt]);
     }
   }
@@ -658,7 +668,7 @@ SCULPT_AVX2 inline void NibblesAvx2(const uint8_t* at, const PackedMatrix& w, in
 // the nibbles index the IQ4 levels: looked up as signed bytes (-127..113) and multiplied as the
 // byte kernel does (|q| times x with q's sign; the low and high pairs widened apart, since
 // together they could reach 4 x 127 x 127).
-template <int MR, int T, bool kMin, int kKind>
+template <int MR, int T, bool kMin, int kKind, bool kAhead>
 SCULPT_AVX2 void MicroAvx2Nib(const QuantizedRows& x, int64_t i, const PackedMatrix& w, int64_t t,
                               float* y, int64_t ldy) {
   const int64_t K = w.cols, B = w.block, nb = K / B;
@@ -678,7 +688,9 @@ SCULPT_AVX2 void MicroAvx2Nib(const QuantizedRows& x, int64_t i, const PackedMat
       _Pragma("GCC unroll 4") for (int tt = 0; tt < T; ++tt) {
         const uint8_t* base = WeightsAt<kKind>(w, t + tt, k);
         constexpr int64_t kPer = KPerLoad(kKind);
-        if (kKind != kCrumbs || k % 16 == 0) PrefetchWeights(base, k / kPer, K / kPer, T - 1);
+        if (kAhead && (kKind != kCrumbs || k % 16 == 0)) {
+          PrefetchWeights(base, k / kPer, K / kPer, T - 1);
+        }
         __m256i lo[2], hi[2];  // columns 0-7 and 8-15: a dword per column, a byte per k
         for (int h = 0; h < 2; ++h) {
           NibblesAvx2<kKind>(base + h * 32, w, t + tt, k, h, levels, &lo[h], &hi[h]);
@@ -705,7 +717,7 @@ SCULPT_AVX2 void MicroAvx2Nib(const QuantizedRows& x, int64_t i, const PackedMat
       }
     }
     for (int tt = 0; tt < T; ++tt) {
-      PrefetchScales(w, t + tt, b, T - 1);
+      if constexpr (kAhead) PrefetchScales(w, t + tt, b, T - 1);
       // the level sums are of q already; the nibble sums of q + offset
       AddBlockAvx2<MR, kMin>(x, i, w, t + tt, b, is[tt], kLevels ? 0 : w.offset, acc[tt]);
     }
@@ -713,24 +725,30 @@ SCULPT_AVX2 void MicroAvx2Nib(const QuantizedRows& x, int64_t i, const PackedMat
   for (int tt = 0; tt < T; ++tt) StoreTileAvx2<MR>(acc[tt], w, t + tt, y, ldy);
 }
 
-template <int MR, int T, int kNib, bool kMin>
+template <int MR, int T, int kNib, bool kMin, bool kAhead>
 SCULPT_AVX2 void TilesAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix& w, int64_t t,
                            float* y, int64_t ldy) {
   if constexpr (kNib != kBytes) {
-    MicroAvx2Nib<MR, T, kMin, kNib>(x, i, w, t, y, ldy);
+    MicroAvx2Nib<MR, T, kMin, kNib, kAhead>(x, i, w, t, y, ldy);
   } else {
-    MicroAvx2<MR, T, kMin>(x, i, w, t, y, ldy);
+    MicroAvx2<MR, T, kMin, kAhead>(x, i, w, t, y, ldy);
   }
 }
 
-// One row group over tiles [n0, n1): T tiles at a time, then single tiles.
+// One row group over tiles [n0, n1): T tiles at a time, then single tiles; prefetching when it is
+// the first group over the column block (as GroupVnni).
 template <int MR, int kNib, bool kMin>
 SCULPT_AVX2 void GroupAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix& w, int64_t n0,
                            int64_t n1, float* y, int64_t ldy) {
   constexpr int T = Avx2Tiles(MR);
-  int64_t t = n0;
-  for (; t + T <= n1; t += T) TilesAvx2<MR, T, kNib, kMin>(x, i, w, t, y, ldy);
-  for (; t < n1; ++t) TilesAvx2<MR, 1, kNib, kMin>(x, i, w, t, y, ldy);
+  const auto run = [&](auto prefetch) {
+    constexpr bool kAhead = decltype(prefetch)::value;
+    int64_t t = n0;
+    for (; t + T <= n1; t += T) TilesAvx2<MR, T, kNib, kMin, kAhead>(x, i, w, t, y, ldy);
+    for (; t < n1; ++t) TilesAvx2<MR, 1, kNib, kMin, kAhead>(x, i, w, t, y, ldy);
+  };
+  if (i == 0) return run(std::true_type());
+  run(std::false_type());
 }
 
 template <int kNib, bool kMin>
@@ -773,7 +791,7 @@ constexpr int kAvxVnniRows = kNib ? 4 : 6;
 constexpr int AvxVnniTiles(int mr) { return mr == 1 ? 4 : mr == 2 ? 2 : 1; }
 
 // Rows [0, MR) of the group x over tiles [t, t + T) and all of K.
-template <int MR, int T, int kNib, bool kMin>
+template <int MR, int T, int kNib, bool kMin, bool kAhead>
 SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t t, float* y,
                                  int64_t ldy) {
   const int64_t K = w.cols, B = w.block, nb = K / B;
@@ -795,7 +813,9 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
         _Pragma("GCC unroll 4") for (int tt = 0; tt < T; ++tt) {
           const uint8_t* base = WeightsAt<kNib>(w, t + tt, k);
           constexpr int64_t kPer = KPerLoad(kNib);
-          if (kNib != kCrumbs || k % 16 == 0) PrefetchWeights(base, k / kPer, K / kPer, T - 1);
+          if (kAhead && (kNib != kCrumbs || k % 16 == 0)) {
+            PrefetchWeights(base, k / kPer, K / kPer, T - 1);
+          }
           __m256i lo[2], hi[2];
           _Pragma("GCC unroll 2") for (int h = 0; h < 2; ++h) {
             NibblesAvx2<kNib>(base + h * 32, w, t + tt, k, h, levels, &lo[h], &hi[h]);
@@ -814,7 +834,7 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
         const int32_t* xk = xq + (k / 4) * MR;
         _Pragma("GCC unroll 4") for (int tt = 0; tt < T; ++tt) {
           const uint8_t* base = WeightsAt<kBytes>(w, t + tt, k);
-          PrefetchWeights(base, k / 4, K / 4, T - 1);
+          if constexpr (kAhead) PrefetchWeights(base, k / 4, K / 4, T - 1);
           const __m256i w0 = _mm256_loadu_si256(Ptr<__m256i>(base));
           const __m256i w1 = _mm256_loadu_si256(Ptr<__m256i>(base + 32));
           _Pragma("GCC unroll 16") for (int r = 0; r < MR; ++r) {
@@ -826,7 +846,7 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
       }
     }
     _Pragma("GCC unroll 4") for (int tt = 0; tt < T; ++tt) {
-      PrefetchScales(w, t + tt, b, T - 1);
+      if constexpr (kAhead) PrefetchScales(w, t + tt, b, T - 1);
       __m256 scales[2], mins[2];
       _Pragma("GCC unroll 2") for (int h = 0; h < 2; ++h) {
         scales[h] = ScaleAvx2(w, t + tt, b, 0, h);
@@ -860,10 +880,15 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
 // One row group over tiles [n0, n1): T tiles at a time, then single tiles.
 template <int MR, int T, int kNib, bool kMin>
 SCULPT_AVXVNNI void GroupAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t n0, int64_t n1,
-                                 float* y, int64_t ldy) {
-  int64_t t = n0;
-  for (; t + T <= n1; t += T) MicroAvxVnni<MR, T, kNib, kMin>(x, w, t, y, ldy);
-  for (; t < n1; ++t) MicroAvxVnni<MR, 1, kNib, kMin>(x, w, t, y, ldy);
+                                 float* y, int64_t ldy, bool ahead) {
+  const auto run = [&](auto prefetch) {
+    constexpr bool kAhead = decltype(prefetch)::value;
+    int64_t t = n0;
+    for (; t + T <= n1; t += T) MicroAvxVnni<MR, T, kNib, kMin, kAhead>(x, w, t, y, ldy);
+    for (; t < n1; ++t) MicroAvxVnni<MR, 1, kNib, kMin, kAhead>(x, w, t, y, ldy);
+  };
+  if (ahead) return run(std::true_type());
+  run(std::false_type());
 }
 
 template <int kNib, bool kMin>
@@ -881,7 +906,7 @@ SCULPT_AVXVNNI void AllAvxVnni(const QuantizedRows& x, const PackedMatrix& w, in
     ForEachRowGroup<kTop>(m, [&](int64_t i, auto rows) {
       constexpr int kRows = decltype(rows)::value;
       GroupAvxVnni<kRows, AvxVnniTiles(kRows), kNib, kMin>(grouped.At(i, K, nb), w, n0, n1,
-                                                           y + i * ldy, ldy);
+                                                           y + i * ldy, ldy, i == 0);
     });
   }
 }
