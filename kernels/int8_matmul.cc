@@ -112,14 +112,14 @@ const V* Ptr(const uint8_t* p) {
   return reinterpret_cast<const V*>(p);
 }
 
-// Software prefetch in the first row group over each column block (AllVnni). A call over T tiles
-// reads 3 T streams (each tile's weights, sub-scales and super-scales) that end after K values (32
-// KiB of Q4_0 at K = 4096), more and shorter streams than the hardware prefetchers follow at full
-// speed; so every load is preceded by a prefetch further along its stream (kAheadBytes of weights,
-// kAheadBlocks blocks of scales, the next super-scales), and past the tile's end at the same place
-// in tile t + T, which the next call reads. One thread, 14336 x 4096 and 4096 x 4096, copies beyond
-// the caches, the builds in alternate processes: M = 1 Q4_0 1.05-1.5x, Q4_K 1.05-1.2x, Q8_0
-// 1.05-1.5x; M = 2-4 1.0-1.2x. Addresses only: no result changes.
+// Software prefetch in the first row group over each column block (ForTileCalls). A call over T
+// tiles reads 3 T streams (each tile's weights, sub-scales and super-scales) that end after K
+// values (32 KiB of Q4_0 at K = 4096), more and shorter streams than the hardware prefetchers
+// follow at full speed; so every load is preceded by a prefetch further along its stream
+// (kAheadBytes of weights, kAheadBlocks blocks of scales, the next super-scales), and past the
+// tile's end at the same place in tile t + T, which the next call reads. One thread, 14336 x 4096
+// and 4096 x 4096, copies beyond the caches, the builds in alternate processes: M = 1 Q4_0
+// 1.05-1.5x, Q4_K 1.05-1.2x, Q8_0 1.05-1.5x; M = 2-4 1.0-1.2x. Addresses only: no result changes.
 // 2 KiB of weights ahead rather than 1 (one process, the two distances in alternate rounds, 9-15
 // rounds, medians; 14336 x 4096 and 4096 x 4096): one thread Q4_K, Q4_0, Q8_0, Q5_K, Q6_K
 // 1.05-1.12x at M = 1, Q4_K and Q8_0 1.11-1.16x at M = 2-4, AVX2 1.13x; two threads 1.05x while the
@@ -205,6 +205,20 @@ struct LevelTable {
     for (int i = 0; i < 64; ++i) bytes[i] = static_cast<uint8_t>(kIq4Levels[i % 16] + offset);
   }
 };
+
+// A row group's micro-kernel calls over tiles [n0, n1), the same in every SIMD path: fn(t, tiles,
+// prefetch) with T tiles a call, then single tiles; `prefetch` (a compile-time bool) is `ahead`,
+// true for the first group over a column block, which streams it from memory (kAheadBytes).
+template <int T, class Fn>
+void ForTileCalls(int64_t n0, int64_t n1, bool ahead, const Fn& fn) {
+  const auto run = [&](auto prefetch) {
+    int64_t t = n0;
+    for (; t + T <= n1; t += T) fn(t, std::integral_constant<int, T>(), prefetch);
+    for (; t < n1; ++t) fn(t, std::integral_constant<int, 1>(), prefetch);
+  };
+  if (ahead) return run(std::true_type());
+  run(std::false_type());
+}
 
 }  // namespace
 
@@ -443,19 +457,13 @@ SCULPT_VNNI void MicroVnni(const GroupX& x, const PackedMatrix& w, int64_t t, fl
   }
 }
 
-// One row group over tiles [n0, n1): T tiles at a time, then single tiles; with `ahead` (the
-// first group over a column block, which streams it from memory: AheadOf) prefetching.
+// One row group over tiles [n0, n1) (ForTileCalls).
 template <int MR, int T, int kNib, bool kMin>
 SCULPT_VNNI void GroupVnni(const GroupX& x, const PackedMatrix& w, int64_t n0, int64_t n1, float* y,
                            int64_t ldy, bool ahead) {
-  const auto run = [&](auto prefetch) {
-    constexpr bool kAhead = decltype(prefetch)::value;
-    int64_t t = n0;
-    for (; t + T <= n1; t += T) MicroVnni<MR, T, kNib, kMin, kAhead>(x, w, t, y, ldy);
-    for (; t < n1; ++t) MicroVnni<MR, 1, kNib, kMin, kAhead>(x, w, t, y, ldy);
-  };
-  if (ahead) return run(std::true_type());
-  run(std::false_type());
+  ForTileCalls<T>(n0, n1, ahead, [&](int64_t t, auto tiles, auto prefetch) {
+    MicroVnni<MR, tiles(), kNib, kMin, prefetch()>(x, w, t, y, ldy);
+  });
 }
 
 template <int kNib, bool kMin>
@@ -735,20 +743,13 @@ SCULPT_AVX2 void TilesAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix
   }
 }
 
-// One row group over tiles [n0, n1): T tiles at a time, then single tiles; prefetching when it is
-// the first group over the column block (as GroupVnni).
+// One row group (rows from i) over tiles [n0, n1) (ForTileCalls; the first group prefetches).
 template <int MR, int kNib, bool kMin>
 SCULPT_AVX2 void GroupAvx2(const QuantizedRows& x, int64_t i, const PackedMatrix& w, int64_t n0,
                            int64_t n1, float* y, int64_t ldy) {
-  constexpr int T = Avx2Tiles(MR);
-  const auto run = [&](auto prefetch) {
-    constexpr bool kAhead = decltype(prefetch)::value;
-    int64_t t = n0;
-    for (; t + T <= n1; t += T) TilesAvx2<MR, T, kNib, kMin, kAhead>(x, i, w, t, y, ldy);
-    for (; t < n1; ++t) TilesAvx2<MR, 1, kNib, kMin, kAhead>(x, i, w, t, y, ldy);
-  };
-  if (i == 0) return run(std::true_type());
-  run(std::false_type());
+  ForTileCalls<Avx2Tiles(MR)>(n0, n1, i == 0, [&](int64_t t, auto tiles, auto prefetch) {
+    TilesAvx2<MR, tiles(), kNib, kMin, prefetch()>(x, i, w, t, y, ldy);
+  });
 }
 
 template <int kNib, bool kMin>
@@ -877,18 +878,13 @@ SCULPT_AVXVNNI void MicroAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t
   }
 }
 
-// One row group over tiles [n0, n1): T tiles at a time, then single tiles.
+// One row group over tiles [n0, n1) (ForTileCalls).
 template <int MR, int T, int kNib, bool kMin>
 SCULPT_AVXVNNI void GroupAvxVnni(const GroupX& x, const PackedMatrix& w, int64_t n0, int64_t n1,
                                  float* y, int64_t ldy, bool ahead) {
-  const auto run = [&](auto prefetch) {
-    constexpr bool kAhead = decltype(prefetch)::value;
-    int64_t t = n0;
-    for (; t + T <= n1; t += T) MicroAvxVnni<MR, T, kNib, kMin, kAhead>(x, w, t, y, ldy);
-    for (; t < n1; ++t) MicroAvxVnni<MR, 1, kNib, kMin, kAhead>(x, w, t, y, ldy);
-  };
-  if (ahead) return run(std::true_type());
-  run(std::false_type());
+  ForTileCalls<T>(n0, n1, ahead, [&](int64_t t, auto tiles, auto prefetch) {
+    MicroAvxVnni<MR, tiles(), kNib, kMin, prefetch()>(x, w, t, y, ldy);
+  });
 }
 
 template <int kNib, bool kMin>
